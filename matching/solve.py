@@ -1,0 +1,741 @@
+"""One round: the weighted graph, the matching solvers, odd head-counts, tables, and repair."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import rustworkx as rx
+from scipy.optimize import linear_sum_assignment
+
+from matching.model import Group, History, Pair, Round, Rules, pair
+from matching.scoring import FloatMatrix, Scorer
+
+IntMatrix = npt.NDArray[np.int64]
+BoolMatrix = npt.NDArray[np.bool_]
+Index = npt.NDArray[np.int64]
+
+# Weights are integers (networkx warns that float weights can give a sub-optimal matching):
+# this many units per point of common ground.
+SCALE = 1000
+# Pairs who must meet (or both asked to) outrank any amount of common ground.
+MUST_MEET_BONUS = 1000.0
+# Same organisation, when avoided rather than forbidden: more than almost any common ground
+# is worth (gains are on a log scale), so such pairs happen only when nothing else works.
+SAME_ORGANISATION_PENALTY = 5.0
+
+
+class MatchingError(RuntimeError):
+    """The solver returned something that breaks the rules: a bug, never bad input."""
+
+
+@dataclass(frozen=True, slots=True)
+class SolverOptions:
+    # Up to this many people a round is solved exactly on the complete graph.
+    exact_limit: int = 400
+    # Above it, each person keeps their best `neighbours` allowed partners (sparse graph).
+    neighbours: int = 60
+    # Priority to people whose matches so far were weak: weights are log(1 + running total)
+    # gains instead of raw points.
+    fair: bool = True
+    # Local search for tables of 3 or 4: at most this many sweeps / seconds.
+    table_sweeps: int = 60
+    table_seconds: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class RoundOutcome:
+    round: Round
+    # Each placed person's common ground from this round (points with their table-mates).
+    gains: Mapping[str, float]
+    # Who was the odd one out: members of the trio / odd-sized table, or sitting out.
+    odd_ones: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def max_weight_pairs(
+    weights: IntMatrix, allowed: BoolMatrix, *, options: SolverOptions = SolverOptions()
+) -> list[tuple[int, int]]:
+    """A maximum-cardinality, maximum-weight matching over the allowed pairs.
+
+    Exact (rustworkx's blossom algorithm on the complete graph) up to `exact_limit` people;
+    above it, on the sparse graph of each person's best `neighbours` partners, after which
+    anyone the sparse graph left single is matched among themselves on all their edges.
+    """
+    n = len(weights)
+    if n < 2:
+        return []
+    upper = np.triu(allowed, 1)
+    if n <= options.exact_limit:
+        rows, cols = np.nonzero(upper)
+        pairs = _blossom(n, rows, cols, weights[rows, cols])
+    else:
+        rows, cols = _sparse_edges(weights, allowed, options.neighbours)
+        pairs = _blossom(n, rows, cols, weights[rows, cols])
+        matched = {v for p in pairs for v in p}
+        single = np.array([v for v in range(n) if v not in matched], dtype=np.int64)
+        if len(single) >= 2:
+            sub_rows, sub_cols = np.nonzero(np.triu(allowed[np.ix_(single, single)], 1))
+            extra = _blossom(
+                len(single),
+                sub_rows,
+                sub_cols,
+                weights[single[sub_rows], single[sub_cols]],
+            )
+            pairs.extend((int(single[a]), int(single[b])) for a, b in extra)
+    for a, b in pairs:
+        if a == b or not allowed[a, b]:
+            raise MatchingError(f"solver returned a forbidden pair ({a}, {b})")
+    return pairs
+
+
+def _blossom(
+    n: int, rows: Index, cols: Index, weights: npt.NDArray[np.int64]
+) -> list[tuple[int, int]]:
+    graph: rx.PyGraph[int, int] = rx.PyGraph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(list(zip(rows.tolist(), cols.tolist(), weights.tolist(), strict=True)))
+    found = rx.max_weight_matching(graph, max_cardinality=True, weight_fn=_identity)
+    return sorted((min(a, b), max(a, b)) for a, b in found)
+
+
+def _identity(weight: int) -> int:
+    return weight
+
+
+def _sparse_edges(weights: IntMatrix, allowed: BoolMatrix, k: int) -> tuple[Index, Index]:
+    n = len(weights)
+    k = min(k, n - 1)
+    # Ties are common (popular answers, empty profiles): broken at random (seeded), so that
+    # people with equal options do not all keep the same few partners and crowd them out.
+    jitter = np.random.default_rng(n).random((n, n))
+    key = np.where(allowed, weights.astype(np.float64) + jitter, -np.inf)
+    np.fill_diagonal(key, -np.inf)
+    best = np.argpartition(-key, k - 1, axis=1)[:, :k] if k > 0 else np.zeros((n, 0), int)
+    source = np.repeat(np.arange(n, dtype=np.int64), best.shape[1])
+    target = best.ravel().astype(np.int64)
+    keep = allowed[source, target] & (source != target)
+    low = np.minimum(source[keep], target[keep])
+    high = np.maximum(source[keep], target[keep])
+    keys = np.unique(low * n + high)
+    return keys // n, keys % n
+
+
+# --------------------------------------------------------------------------- weights
+
+
+@dataclass(frozen=True, slots=True)
+class _Graph:
+    """A round's people (in solving order) with their points, weights and allowed pairs."""
+
+    ids: list[str]
+    points: FloatMatrix
+    weights: IntMatrix
+    allowed: BoolMatrix
+    met: IntMatrix
+
+
+def _graph(
+    scorer: Scorer,
+    ids: list[str],
+    history: History,
+    rules: Rules,
+    *,
+    fair: bool,
+    points: FloatMatrix | None = None,
+) -> _Graph:
+    idx = np.array([scorer.index[i] for i in ids], dtype=np.int64)
+    n = len(ids)
+    if points is None:
+        points = scorer.points(idx, idx)
+    points = points.copy()
+    np.fill_diagonal(points, 0.0)
+    position = {person: i for i, person in enumerate(ids)}
+
+    def mask(pairs: Collection[Pair]) -> BoolMatrix:
+        result = np.zeros((n, n), dtype=np.bool_)
+        for p in pairs:
+            a, b = tuple(p)
+            if a in position and b in position:
+                result[position[a], position[b]] = result[position[b], position[a]] = True
+        return result
+
+    same_org = scorer.same_organisation(idx, idx)
+    allowed = ~np.eye(n, dtype=np.bool_) & ~mask(rules.keep_apart)
+    if rules.same_organisation == "forbid":
+        allowed &= ~same_org
+
+    if fair:
+        totals = np.array([history.totals.get(i, 0.0) for i in ids], dtype=np.float64)
+        before = np.log1p(totals)
+        gain = np.log1p(totals[:, None] + points) - before[:, None]
+        value = gain + gain.T
+    else:
+        value = points.copy()
+    value += MUST_MEET_BONUS * mask(rules.must_meet)
+    if rules.same_organisation == "avoid":
+        value -= SAME_ORGANISATION_PENALTY * same_org
+    weights = np.rint(value * SCALE).astype(np.int64)
+    np.fill_diagonal(weights, 0)
+
+    met = np.zeros((n, n), dtype=np.int64)
+    for p, count in history.met.items():
+        a, b = tuple(p)
+        if a in position and b in position:
+            met[position[a], position[b]] = met[position[b], position[a]] = count
+    if met.any():
+        # A repeat costs more than any set of first meetings can be worth, more each time.
+        repeat_cost = (int(np.abs(weights).max()) + 1) * (n + 2)
+        weights -= repeat_cost * met
+    return _Graph(ids, points, weights, allowed, met)
+
+
+def _sub(graph: _Graph, keep: Sequence[int]) -> _Graph:
+    k = np.asarray(keep, dtype=np.int64)
+    grid = np.ix_(k, k)
+    return _Graph(
+        [graph.ids[i] for i in keep],
+        graph.points[grid],
+        graph.weights[grid],
+        graph.allowed[grid],
+        graph.met[grid],
+    )
+
+
+# --------------------------------------------------------------------------- one round
+
+
+def solve_round(
+    scorer: Scorer,
+    *,
+    present: Sequence[str],
+    history: History,
+    index: int,
+    seed: int = 0,
+    options: SolverOptions = SolverOptions(),
+    points: FloatMatrix | None = None,
+) -> RoundOutcome:
+    """Place everyone present for round `index`: pairs (or tables), at most one odd group.
+
+    `points`, when given, is the common-ground matrix of `present` in that order (a planner
+    reuses it across rounds). Same input and seed, same round.
+    """
+    rules = scorer.room.rules
+    rng = np.random.default_rng([seed, index])
+    order = rng.permutation(len(present))
+    ids = [present[i] for i in order]
+    if points is not None:
+        points = points[np.ix_(order, order)]
+    graph = _graph(scorer, ids, history, rules, fair=options.fair, points=points)
+    turns = np.array([history.odd_turns.get(i, 0) for i in ids], dtype=np.int64)
+    if rules.group_size == 2:
+        groups, sitting, odd = _pairs(graph, turns, rules, options)
+    else:
+        groups, sitting, odd = _tables(graph, turns, rules, options)
+    return _outcome(scorer, graph, groups, sitting, odd, index=index, rules=rules)
+
+
+def _outcome(
+    scorer: Scorer,
+    graph: _Graph,
+    groups: list[list[int]],
+    sitting: list[int],
+    odd: list[int],
+    *,
+    index: int,
+    rules: Rules,
+) -> RoundOutcome:
+    ordered = sorted((sorted(g) for g in groups if g), key=lambda g: g[0])
+    built: list[Group] = []
+    gains: dict[str, float] = {}
+    for number, members in enumerate(ordered):
+        member_ids = tuple(graph.ids[m] for m in members)
+        sub = graph.points[np.ix_(members, members)]
+        for m, row in zip(member_ids, sub, strict=True):
+            gains[m] = float(row.sum())
+        built.append(
+            Group(
+                table=table_name(rules, number),
+                members=member_ids,
+                score=round(float(np.triu(sub, 1).sum()), 3),
+                reasons=scorer.reasons(member_ids),
+                repeats=int(np.count_nonzero(np.triu(graph.met[np.ix_(members, members)], 1))),
+            )
+        )
+    return RoundOutcome(
+        round=Round(
+            index=index,
+            groups=tuple(built),
+            sitting_out=tuple(sorted(graph.ids[s] for s in sitting)),
+        ),
+        gains=gains,
+        odd_ones=tuple(graph.ids[o] for o in odd),
+    )
+
+
+def table_name(rules: Rules, number: int) -> str:
+    """The name of the table of the `number`-th group (0-based): the organiser's, or 1, 2..."""
+    if number < len(rules.tables):
+        return rules.tables[number]
+    return str(number + 1)
+
+
+def _eligible(turns: npt.NDArray[np.int64], among: Sequence[int]) -> list[int]:
+    """Who may be the odd one out: those of `among` with the fewest odd turns so far."""
+    if not among:
+        return []
+    least = min(int(turns[i]) for i in among)
+    return [i for i in among if turns[i] == least]
+
+
+def _pairs(
+    graph: _Graph, turns: npt.NDArray[np.int64], rules: Rules, options: SolverOptions
+) -> tuple[list[list[int]], list[int], list[int]]:
+    n = len(graph.ids)
+    everyone = list(range(n))
+    if n % 2 == 0:
+        pairs = max_weight_pairs(graph.weights, graph.allowed, options=options)
+        extra: int | None = None
+    else:
+        # The odd one out is chosen by the matching itself: a dummy person who may only be
+        # paired with those whose turn it is, at weight 0.
+        weights = np.zeros((n + 1, n + 1), dtype=np.int64)
+        weights[:n, :n] = graph.weights
+        allowed = np.zeros((n + 1, n + 1), dtype=np.bool_)
+        allowed[:n, :n] = graph.allowed
+        for e in _eligible(turns, everyone):
+            allowed[n, e] = allowed[e, n] = True
+        found = max_weight_pairs(weights, allowed, options=options)
+        extra = next((a for a, b in found if b == n), None)
+        pairs = [p for p in found if n not in p]
+    groups: list[list[int]] = [list(p) for p in pairs]
+    placed = {v for p in pairs for v in p}
+    single = [v for v in everyone if v not in placed and v != extra]
+    if extra is None and n % 2 == 1 and single:
+        extra, single = single[0], single[1:]
+    sitting: list[int] = []
+    odd: list[int] = []
+    if extra is not None:
+        if rules.odd == "sit_out":
+            sitting.append(extra)
+            odd.append(extra)
+        else:
+            groups, trio = _trio(graph, turns, groups, extra, options)
+            if trio is None:
+                sitting.append(extra)
+                odd.append(extra)
+            else:
+                odd.extend(trio)
+    # People the rules left with no allowed partner: into a pair as a third, or sitting out.
+    for person in single:
+        target = _best_group(graph, groups, person, max_size=3 if rules.odd == "trio" else 2)
+        if target is None:
+            sitting.append(person)
+        else:
+            groups[target].append(person)
+        odd.append(person)
+    return groups, sitting, odd
+
+
+def _trio(
+    graph: _Graph,
+    turns: npt.NDArray[np.int64],
+    groups: list[list[int]],
+    extra: int,
+    options: SolverOptions,
+) -> tuple[list[list[int]], list[int] | None]:
+    """Make one trio with `extra`: nobody meets twice, nobody odd more often than others.
+
+    Meeting no one twice comes first; then a pair whose members have been odd no more than
+    anyone; failing that, a trio of such people is built directly and the rest re-matched.
+    """
+    eligible = set(_eligible(turns, range(len(graph.ids))))
+    pairs = [i for i, g in enumerate(groups) if len(g) == 2]
+    fair = [i for i in pairs if all(m in eligible for m in groups[i])]
+    target = _best_group(graph, groups, extra, max_size=3, among=fair, fresh=True)
+    if target is None and len(eligible) >= 3:
+        triangle = _best_triangle(graph, sorted(eligible))
+        if triangle is not None:
+            rest = [v for v in range(len(graph.ids)) if v not in triangle]
+            sub = _sub(graph, rest)
+            found = max_weight_pairs(sub.weights, sub.allowed, options=options)
+            if 2 * len(found) == len(rest):
+                regrouped = [[rest[a], rest[b]] for a, b in found]
+                regrouped.append(list(triangle))
+                return regrouped, list(triangle)
+    if target is None:
+        # Fewest odd turns first, among the pairs the newcomer has not met.
+        def load(i: int) -> int:
+            return sum(int(turns[m]) for m in groups[i])
+
+        fresh = [i for i in pairs if not graph.met[extra, groups[i]].any()]
+        if fresh:
+            fewest = min(load(i) for i in fresh)
+            target = _best_group(
+                graph, groups, extra, max_size=3, among=[i for i in fresh if load(i) == fewest]
+            )
+    if target is None:
+        target = _best_group(graph, groups, extra, max_size=3)
+    if target is None:
+        return groups, None
+    groups[target].append(extra)
+    return groups, list(groups[target])
+
+
+def _best_triangle(graph: _Graph, people: list[int]) -> tuple[int, int, int] | None:
+    if len(people) > 200:
+        return None
+    p = np.array(people, dtype=np.int64)
+    w = graph.weights[np.ix_(p, p)].astype(np.float64)
+    ok = graph.allowed[np.ix_(p, p)] & (graph.met[np.ix_(p, p)] == 0)
+    w = np.where(ok, w, -np.inf)
+    best: tuple[float, tuple[int, int, int]] | None = None
+    m = len(p)
+    for a in range(m):
+        total = w[a][:, None] + w[a][None, :] + w
+        total[np.tril_indices(m)] = -np.inf
+        total[a, :] = total[:, a] = -np.inf
+        flat = int(np.argmax(total))
+        value = float(total.flat[flat])
+        if value > -np.inf and (best is None or value > best[0]):
+            b, c = divmod(flat, m)
+            best = (value, (int(p[a]), int(p[b]), int(p[c])))
+    return None if best is None else best[1]
+
+
+def _best_group(
+    graph: _Graph,
+    groups: list[list[int]],
+    person: int,
+    *,
+    max_size: int,
+    among: Sequence[int] | None = None,
+    fresh: bool = False,
+) -> int | None:
+    """The group `person` adds most to, with room left and nobody they must not meet.
+
+    With `fresh`, only groups in which `person` has met nobody before.
+    """
+    best: tuple[int, int] | None = None
+    for g in range(len(groups)) if among is None else among:
+        members = groups[g]
+        if len(members) >= max_size or not all(graph.allowed[person, m] for m in members):
+            continue
+        if fresh and graph.met[person, members].any():
+            continue
+        value = int(sum(int(graph.weights[person, m]) for m in members))
+        if best is None or value > best[0]:
+            best = (value, g)
+    return None if best is None else best[1]
+
+
+# --------------------------------------------------------------------------- tables of 3 or 4
+
+
+def table_sizes(n: int, size: int, odd: str) -> tuple[list[int], int]:
+    """How `n` people sit at tables of `size`: the sizes, and how many sit out.
+
+    All tables take `size` people but at most one: with one person over, that person joins
+    a table (trio policy) or sits out; with more over, they make one smaller table.
+    """
+    if n < 2:
+        return [], n
+    if n < size:
+        return [n], 0
+    full, over = divmod(n, size)
+    if over == 0:
+        return [size] * full, 0
+    if over == 1:
+        if odd == "sit_out":
+            return [size] * full, 1
+        return [size] * (full - 1) + [size + 1], 0
+    return [size] * full + [over], 0
+
+
+def _tables(
+    graph: _Graph, turns: npt.NDArray[np.int64], rules: Rules, options: SolverOptions
+) -> tuple[list[list[int]], list[int], list[int]]:
+    n = len(graph.ids)
+    sizes, sit = table_sizes(n, rules.group_size, rules.odd)
+    everyone = list(range(n))
+    sitting: list[int] = []
+    odd: list[int] = []
+    if sit:
+        # Sit out whoever has least to lose, among those whose turn it is.
+        eligible = _eligible(turns, everyone)
+        best = np.where(graph.allowed, graph.weights, np.iinfo(np.int64).min).max(axis=1)
+        sitting = [min(eligible, key=lambda i: (int(best[i]), i))]
+        odd = list(sitting)
+    groups: list[list[int]] = []
+    rest = [v for v in everyone if v not in sitting]
+    odd_size = next((s for s in sizes if s != rules.group_size), None)
+    if odd_size is not None:
+        table = _odd_table(graph, turns, rest, odd_size)
+        groups.append(table)
+        odd.extend(table)
+        rest = [v for v in rest if v not in table]
+    if rest:
+        sub = _sub(graph, rest)
+        for table in _even_tables(sub, rules.group_size, options):
+            groups.append([rest[m] for m in table])
+    # Never seat people who must be kept apart together, even when nothing else fitted.
+    for table in groups:
+        for a in list(table):
+            if any(not graph.allowed[a, b] for b in table if b != a):
+                table.remove(a)
+                sitting.append(a)
+    sitting.extend(v for table in groups if len(table) == 1 for v in table)
+    return [table for table in groups if len(table) >= 2], sitting, odd
+
+
+def _odd_table(
+    graph: _Graph, turns: npt.NDArray[np.int64], people: list[int], size: int
+) -> list[int]:
+    """The odd-sized table, from those whose turn it is, grown greedily by weight."""
+    pool = _eligible(turns, people)
+    remaining = [p for p in people if p not in pool]
+    table: list[int] = []
+    while len(table) < size:
+        if not pool:
+            pool, remaining = _eligible(turns, remaining), []
+            pool = pool or remaining
+        candidates = [p for p in pool if all(graph.allowed[p, m] for m in table)] or pool
+        if not table:
+            chosen = max(candidates, key=lambda p: (int(graph.weights[p, pool].max()), -p))
+        else:
+            chosen = max(
+                candidates, key=lambda p: (sum(int(graph.weights[p, m]) for m in table), -p)
+            )
+        table.append(chosen)
+        pool.remove(chosen)
+    return table
+
+
+def _even_tables(graph: _Graph, size: int, options: SolverOptions) -> list[list[int]]:
+    """Split a group of people (a multiple of `size`) into tables of `size`.
+
+    Built from matchings (pairs; for 4, pairs of pairs; for 3, one person assigned to each
+    of the best pairs), then improved by swapping people between tables.
+    """
+    n = len(graph.ids)
+    count = n // size
+    blocked = ~graph.allowed
+    weights = graph.weights.astype(np.float64)
+    # Kept-apart weighs more than any possible gain, so swaps always remove it.
+    penalty = (np.abs(weights).sum() + 1.0) * 4.0
+    weights = np.where(blocked, -penalty, weights)
+    np.fill_diagonal(weights, 0.0)
+    pairs = max_weight_pairs(graph.weights, graph.allowed, options=options)
+    pairs.sort(key=lambda p: -int(graph.weights[p]))
+    matched = {v for p in pairs for v in p}
+    loose = [v for v in range(n) if v not in matched]
+    if size == 3:
+        cores = [list(p) for p in pairs[:count]]
+        singles = loose + [v for p in pairs[count:] for v in p]
+        while len(cores) < count:
+            cores.append([singles.pop(), singles.pop()])
+        value = np.array([[weights[s, c[0]] + weights[s, c[1]] for c in cores] for s in singles])
+        rows, cols = linear_sum_assignment(value, maximize=True)
+        tables = [list(c) for c in cores]
+        for r, c in zip(rows, cols, strict=True):
+            tables[int(c)].append(singles[int(r)])
+    else:
+        units = [list(p) for p in pairs] + [loose[i : i + 2] for i in range(0, len(loose), 2)]
+        m = len(units)
+        unit_weights = np.zeros((m, m), dtype=np.int64)
+        unit_allowed = np.zeros((m, m), dtype=np.bool_)
+        for i in range(m):
+            for j in range(i + 1, m):
+                block = np.ix_(units[i], units[j])
+                unit_weights[i, j] = unit_weights[j, i] = int(graph.weights[block].sum())
+                unit_allowed[i, j] = unit_allowed[j, i] = bool(graph.allowed[block].all())
+        joined = max_weight_pairs(unit_weights, unit_allowed, options=options)
+        tables = [units[a] + units[b] for a, b in joined]
+        used = {u for p in joined for u in p}
+        spare = [v for u in range(m) if u not in used for v in units[u]]
+        tables.extend(spare[i : i + size] for i in range(0, len(spare), size))
+    return _improve_tables(weights, tables, options)
+
+
+def _improve_tables(
+    weights: FloatMatrix, tables: list[list[int]], options: SolverOptions
+) -> list[list[int]]:
+    """Swap people between tables while any swap raises the total weight."""
+    n = len(weights)
+    count = len(tables)
+    if count < 2:
+        return tables
+    label = np.empty(n, dtype=np.int64)
+    for t, members in enumerate(tables):
+        label[members] = t
+    deadline = time.perf_counter() + options.table_seconds
+    for _ in range(options.table_sweeps):
+        onehot = np.zeros((n, count))
+        onehot[np.arange(n), label] = 1.0
+        towards = weights @ onehot  # towards[i, t]: i's weight with table t
+        across = towards[:, label]  # across[i, j]: i's weight with j's table
+        own = towards[np.arange(n), label]
+        delta = across + across.T - 2.0 * weights - own[:, None] - own[None, :]
+        delta[label[:, None] == label[None, :]] = 0.0
+        rows, cols = np.nonzero(np.triu(delta, 1) > 1e-9)
+        if len(rows) == 0:
+            break
+        gains = delta[rows, cols]
+        touched: set[int] = set()
+        for k in np.argsort(-gains, kind="stable"):
+            i, j = int(rows[k]), int(cols[k])
+            ti, tj = int(label[i]), int(label[j])
+            if ti in touched or tj in touched:
+                continue
+            label[i], label[j] = tj, ti
+            touched.update((ti, tj))
+        if time.perf_counter() > deadline:
+            break
+    return [sorted(np.flatnonzero(label == t).tolist()) for t in range(count)]
+
+
+# --------------------------------------------------------------------------- repair
+
+
+def repair(
+    scorer: Scorer,
+    round_: Round,
+    *,
+    history: History,
+    absent: Collection[str] = (),
+    already_know: Pair | None = None,
+    options: SolverOptions = SolverOptions(),
+) -> Round:
+    """Re-place only the people a live round stranded; nobody else moves.
+
+    `absent` left the round (not there, left, on a break); `already_know` is a pair at the
+    same table who knew each other. Stranded people (and anyone sitting out) pair up with
+    each other; one left over joins a pair as a third, or sits out if none will take them.
+    """
+    rules = scorer.room.rules
+    gone = set(absent)
+    tables: list[tuple[str, list[str]]] = []
+    stranded: list[str] = []
+    free_tables: list[str] = []
+    for group in round_.groups:
+        members = [m for m in group.members if m not in gone]
+        if already_know is not None and already_know <= set(members):
+            a, b = sorted(already_know)
+            if len(members) == 2:
+                stranded.extend(members)
+                members = []
+            else:
+                # Of the two who know each other, the one the rest of the table values less
+                # moves on.
+                others = [m for m in members if m not in already_know]
+                moving = min(
+                    (a, b),
+                    key=lambda x: (_points_with(scorer, x, others), x),
+                )
+                stranded.append(moving)
+                members.remove(moving)
+        if len(members) == 1:
+            stranded.extend(members)
+            members = []
+        if members:
+            tables.append((group.table, members))
+        else:
+            free_tables.append(group.table)
+    waiting = [p for p in round_.sitting_out if p not in gone]
+    if not stranded:
+        return Round(round_.index, _regroup(scorer, round_, tables, history), tuple(waiting))
+    # Whoever was sitting out can now meet someone stranded.
+    stranded.extend(waiting)
+
+    placed = [m for _, members in tables for m in members]
+    ids = stranded + placed
+    if already_know is not None:
+        history = History(
+            met={**history.met, already_know: history.met.get(already_know, 0) + 1},
+            totals=history.totals,
+            odd_turns=history.odd_turns,
+        )
+    # Only the stranded rows are needed: a few sparse products, even in a large room.
+    idx = np.array([scorer.index[i] for i in ids], dtype=np.int64)
+    k = len(stranded)
+    points = np.zeros((len(ids), len(ids)))
+    block = scorer.points(idx[:k], idx)
+    points[:k, :] = block
+    points[:, :k] = block.T
+    graph = _graph(scorer, ids, history, rules, fair=options.fair, points=points)
+    local = _sub(graph, list(range(k)))
+    pairs = max_weight_pairs(local.weights, local.allowed, options=options)
+    new_tables: list[list[str]] = [[stranded[a], stranded[b]] for a, b in pairs]
+    paired = {v for p in pairs for v in p}
+    sitting: list[str] = []
+    position = {person: i for i, person in enumerate(ids)}
+    group_index = [[position[m] for m in members] for _, members in tables]
+    for s in range(k):
+        if s in paired:
+            continue
+        if stranded[s] in waiting and rules.odd == "sit_out":
+            sitting.append(stranded[s])
+            continue
+        target = _best_group(graph, group_index, s, max_size=rules.group_size + 1)
+        if target is None:
+            sitting.append(stranded[s])
+        else:
+            group_index[target].append(s)
+            tables[target][1].append(stranded[s])
+    names = iter(free_tables)
+    used = {table for table, _ in tables}
+    number = 0
+    for members in new_tables:
+        table = next(names, None)
+        while table is None:
+            candidate = table_name(rules, number)
+            number += 1
+            if candidate not in used:
+                table = candidate
+        used.add(table)
+        tables.append((table, members))
+    return Round(round_.index, _regroup(scorer, round_, tables, history), tuple(sorted(sitting)))
+
+
+def _points_with(scorer: Scorer, person: str, others: Sequence[str]) -> float:
+    if not others:
+        return 0.0
+    row = np.array([scorer.index[person]], dtype=np.int64)
+    cols = np.array([scorer.index[o] for o in others], dtype=np.int64)
+    return float(scorer.points(row, cols).sum())
+
+
+def _regroup(
+    scorer: Scorer, original: Round, tables: list[tuple[str, list[str]]], history: History
+) -> tuple[Group, ...]:
+    """Groups for the repaired round; a table whose members did not change keeps its record."""
+    before = {g.table: g for g in original.groups}
+    result: list[Group] = []
+    for table, members in tables:
+        old = before.get(table)
+        if old is not None and list(old.members) == members:
+            result.append(old)
+            continue
+        idx = np.array([scorer.index[m] for m in members], dtype=np.int64)
+        points = np.triu(scorer.points(idx, idx), 1)
+        repeats = sum(
+            1
+            for i, a in enumerate(members)
+            for b in members[i + 1 :]
+            if history.met.get(pair(a, b), 0) > 0
+        )
+        result.append(
+            Group(
+                table=table,
+                members=tuple(members),
+                score=round(float(points.sum()), 3),
+                reasons=scorer.reasons(members),
+                repeats=repeats,
+            )
+        )
+    return tuple(result)
