@@ -46,6 +46,9 @@ class SolverOptions:
     # Local search for tables of 3 or 4: at most this many sweeps / seconds.
     table_sweeps: int = 60
     table_seconds: float = 2.0
+    # Rooms up to this size also try `table_restarts` random starting splits.
+    restart_limit: int = 300
+    table_restarts: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +276,13 @@ def _outcome(
     index: int,
     rules: Rules,
 ) -> RoundOutcome:
-    ordered = sorted((sorted(g) for g in groups if g), key=lambda g: g[0])
+    # Members and tables in the order people were given (input order), whatever the seed.
+    rank = {person: i for i, person in enumerate(sorted(graph.ids, key=scorer.index.__getitem__))}
+
+    def first(members: list[int]) -> int:
+        return rank[graph.ids[members[0]]]
+
+    ordered = sorted((sorted(g, key=lambda m: rank[graph.ids[m]]) for g in groups if g), key=first)
     built: list[Group] = []
     gains: dict[str, float] = {}
     for number, members in enumerate(ordered):
@@ -582,7 +591,22 @@ def _even_tables(graph: _Graph, size: int, options: SolverOptions) -> list[list[
         used = {u for p in joined for u in p}
         spare = [v for u in range(m) if u not in used for v in units[u]]
         tables.extend(spare[i : i + size] for i in range(0, len(spare), size))
-    return _improve_tables(weights, tables, options)
+    best = _improve_tables(weights, tables, options)
+    if n <= options.restart_limit:
+        # Swaps alone can stall in a local optimum: in small rooms, also start from a few
+        # seeded random splits and keep the best (measured in docs/matching.md).
+        rng = np.random.default_rng(n)
+        for _ in range(options.table_restarts):
+            order = rng.permutation(n).tolist()
+            start = [order[i : i + size] for i in range(0, n, size)]
+            candidate = _improve_tables(weights, start, options)
+            if _tables_value(weights, candidate) > _tables_value(weights, best):
+                best = candidate
+    return best
+
+
+def _tables_value(weights: FloatMatrix, tables: list[list[int]]) -> float:
+    return float(sum(weights[np.ix_(t, t)].sum() for t in tables))
 
 
 def _improve_tables(
@@ -692,7 +716,9 @@ def repair(
     points[:, :k] = block.T
     graph = _graph(scorer, ids, history, rules, fair=options.fair, points=points)
     local = _sub(graph, list(range(k)))
-    pairs = max_weight_pairs(local.weights, local.allowed, options=options)
+    # In a live round nobody is sent to someone they already know: joining another table as
+    # a third is better.
+    pairs = max_weight_pairs(local.weights, local.allowed & (local.met == 0), options=options)
     new_tables: list[list[str]] = [[stranded[a], stranded[b]] for a, b in pairs]
     paired = {v for p in pairs for v in p}
     sitting: list[str] = []
@@ -704,7 +730,9 @@ def repair(
         if stranded[s] in waiting and rules.odd == "sit_out":
             sitting.append(stranded[s])
             continue
-        target = _best_group(graph, group_index, s, max_size=rules.group_size + 1)
+        target = _best_group(graph, group_index, s, max_size=rules.group_size + 1, fresh=True)
+        if target is None:
+            target = _best_group(graph, group_index, s, max_size=rules.group_size + 1)
         if target is None:
             sitting.append(stranded[s])
         else:

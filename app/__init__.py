@@ -1,0 +1,1 @@
+"""Common Ground: the live event service."""
