@@ -1,4 +1,4 @@
-"""The `commonground` command: plan (offline matcher) and demo."""
+"""The `commonground` command: serve, plan (offline matcher) and demo."""
 
 from __future__ import annotations
 
@@ -45,6 +45,16 @@ def _rounds(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 65535 (got {value})")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         return int(text)
@@ -66,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--seed", type=_seed, help="seed for tie-breaking (overrides the file)")
     plan.add_argument("--out", help="write the plan here instead of standard output")
 
+    serve = commands.add_parser("serve", help="run the web service")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+
     demo = commands.add_parser(
         "demo", help="plan a made-up room of attendees and print who meets whom"
     )
@@ -78,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "plan":
         _plan(args.input, rounds=args.rounds, seed=args.seed, out=args.out)
+    elif args.command == "serve":
+        import uvicorn
+
+        uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port)
     elif args.command == "demo":
         if not 2 <= args.people <= 5000:
             _fail(f"--people: must be from 2 to 5000 (got {args.people})")
