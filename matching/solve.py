@@ -174,51 +174,63 @@ def _graph(
     *,
     fair: bool,
     points: FloatMatrix | None = None,
+    rows: int | None = None,
 ) -> _Graph:
+    """Weights and rules between `ids`: all of them, or only the first `rows` against all
+    (a repair needs the stranded people's rows, not the whole room's matrix)."""
     idx = np.array([scorer.index[i] for i in ids], dtype=np.int64)
     n = len(ids)
+    r = n if rows is None else rows
     if points is None:
-        points = scorer.points(idx, idx)
+        points = scorer.points(idx[:r], idx)
     points = points.copy()
-    np.fill_diagonal(points, 0.0)
+    diagonal = np.arange(r)
+    points[diagonal, diagonal] = 0.0
     position = {person: i for i, person in enumerate(ids)}
 
     def mask(pairs: Collection[Pair]) -> BoolMatrix:
-        result = np.zeros((n, n), dtype=np.bool_)
+        result = np.zeros((r, n), dtype=np.bool_)
         for p in pairs:
-            a, b = tuple(p)
-            if a in position and b in position:
-                result[position[a], position[b]] = result[position[b], position[a]] = True
+            a, b = (position.get(x, -1) for x in p)
+            if a >= 0 and b >= 0:
+                if a < r:
+                    result[a, b] = True
+                if b < r:
+                    result[b, a] = True
         return result
 
-    same_org = scorer.same_organisation(idx, idx)
-    allowed = ~np.eye(n, dtype=np.bool_) & ~mask(rules.keep_apart)
+    same_org = scorer.same_organisation(idx[:r], idx)
+    allowed = ~mask(rules.keep_apart)
+    allowed[diagonal, diagonal] = False
     if rules.same_organisation == "forbid":
         allowed &= ~same_org
 
     if fair:
         totals = np.array([history.totals.get(i, 0.0) for i in ids], dtype=np.float64)
         before = np.log1p(totals)
-        gain = np.log1p(totals[:, None] + points) - before[:, None]
-        value = gain + gain.T
+        value = np.log1p(totals[:r, None] + points) - before[:r, None]
+        value += np.log1p(totals[None, :] + points) - before[None, :]
     else:
         value = points.copy()
     value += MUST_MEET_BONUS * mask(rules.must_meet)
     if rules.same_organisation == "avoid":
         value -= SAME_ORGANISATION_PENALTY * same_org
     weights = np.rint(value * SCALE).astype(np.int64)
-    np.fill_diagonal(weights, 0)
+    weights[diagonal, diagonal] = 0
 
-    met = np.zeros((n, n), dtype=np.int64)
+    met_counts = np.zeros((r, n), dtype=np.int64)
     for p, count in history.met.items():
-        a, b = tuple(p)
-        if a in position and b in position:
-            met[position[a], position[b]] = met[position[b], position[a]] = count
-    if met.any():
+        a, b = (position.get(x, -1) for x in p)
+        if a >= 0 and b >= 0:
+            if a < r:
+                met_counts[a, b] = count
+            if b < r:
+                met_counts[b, a] = count
+    if met_counts.any():
         # A repeat costs more than any set of first meetings can be worth, more each time.
         repeat_cost = (int(np.abs(weights).max()) + 1) * (n + 2)
-        weights -= repeat_cost * met
-    return _Graph(ids, points, weights, allowed, met)
+        weights -= repeat_cost * met_counts
+    return _Graph(ids, points, weights, allowed, met_counts)
 
 
 def _sub(graph: _Graph, keep: Sequence[int]) -> _Graph:
@@ -708,13 +720,8 @@ def repair(
             odd_turns=history.odd_turns,
         )
     # Only the stranded rows are needed: a few sparse products, even in a large room.
-    idx = np.array([scorer.index[i] for i in ids], dtype=np.int64)
     k = len(stranded)
-    points = np.zeros((len(ids), len(ids)))
-    block = scorer.points(idx[:k], idx)
-    points[:k, :] = block
-    points[:, :k] = block.T
-    graph = _graph(scorer, ids, history, rules, fair=options.fair, points=points)
+    graph = _graph(scorer, ids, history, rules, fair=options.fair, rows=k)
     local = _sub(graph, list(range(k)))
     # In a live round nobody is sent to someone they already know: joining another table as
     # a third is better.

@@ -387,3 +387,17 @@ def test_repair_with_nobody_stranded_changes_nothing() -> None:
     shrunk = fixed.group_of(trio.members[1])
     assert shrunk is not None
     assert set(shrunk.members) == set(trio.members[1:])
+
+
+@pytest.mark.parametrize("n", [10, 25, 41, 60])
+def test_exact_path_equals_networkx_on_realistic_rooms(n: int) -> None:
+    from matching.solve import _graph
+
+    built = synthetic_room(n, seed=n)
+    scorer = Scorer(built)
+    history = History(totals={i: float(k % 7) for k, i in enumerate(scorer.ids)})
+    graph = _graph(scorer, list(scorer.ids), history, built.rules, fair=True)
+    pairs = max_weight_pairs(graph.weights, graph.allowed)
+    size, total = _networkx_optimum(graph.weights, graph.allowed)
+    assert len(pairs) == size
+    assert sum(int(graph.weights[p]) for p in pairs) == total
