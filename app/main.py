@@ -1,21 +1,204 @@
-"""create_app(): the FastAPI application. For now, liveness only; the event API comes next."""
+"""create_app(): routers, middleware, error handlers, and the lifespan (database, clock ticks)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from pydantic import BaseModel
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.clock import Clock, SystemClock
+from app.config import Settings, get_settings
+from app.db import Database, create_database
+from app.errors import DomainError
+from app.migrate import upgrade
+from app.ratelimit import RateLimits
+from app.realtime import Broker
+from app.routes import api, stream
+from app.schemas import Health
+from app.services import events as event_service
+from app.services import rounds as round_service
+
+logger = logging.getLogger("commonground")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # Personal links carry tokens: never leak them to other sites through Referer.
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    ),
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
 
 
-class Health(BaseModel):
-    status: str
+class BodyLimit:
+    """Refuse request bodies over `max_bytes` with 413, whether or not they say their length."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = self.max_bytes + 1
+                if declared > self.max_bytes:
+                    await _too_large(scope, receive, send)
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await _too_large(scope, receive, send)
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="Common Ground", version="0.1.0")
+class _BodyTooLarge(Exception):
+    pass
 
-    @app.get("/healthz", tags=["health"])
-    def healthz() -> Health:
-        """Liveness: the process answers."""
-        return Health(status="ok")
 
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    response = JSONResponse({"detail": "request body too large"}, status_code=413)
+    await response(scope, receive, send)
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, tick: bool = True
+) -> FastAPI:
+    settings = settings or get_settings()
+    clock = clock or SystemClock()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = create_database(settings)
+        await run_in_threadpool(upgrade, db.engine)
+        broker = Broker()
+        broker.bind(asyncio.get_running_loop())
+        await broker.start()
+        app.state.db = db
+        app.state.broker = broker
+        ticker = asyncio.create_task(_tick_forever(app)) if tick else None
+        try:
+            yield
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+            await broker.stop()
+            db.engine.dispose()
+
+    app = FastAPI(
+        title="Common Ground",
+        version="0.1.0",
+        summary="Run a live networking mixer: timed rounds, people paired around common ground.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.limits = RateLimits(
+        joins_per_minute=settings.join_rate_per_minute,
+        failures_per_minute=settings.failed_auth_per_minute,
+    )
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, error: DomainError) -> JSONResponse:
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        detail = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in error.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"detail": error.detail}, status_code=error.status_code, headers=error.headers
+        )
+
+    @app.middleware("http")
+    async def headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    @app.get("/healthz", tags=["health"], responses={503: {"description": "Database down"}})
+    def healthz(request: Request) -> Health:
+        """Liveness and a database round trip."""
+        db: Database = request.app.state.db
+        with db.reading() as session:
+            session.execute(text("SELECT 1"))
+        return Health(status="ok", database="ok")
+
+    app.include_router(api.router)
+    app.include_router(stream.router)
     return app
+
+
+async def _tick_forever(app: FastAPI) -> None:
+    """End rounds whose time is up, and start the next where auto-advance is on."""
+    settings: Settings = app.state.settings
+    while True:
+        await asyncio.sleep(settings.tick_seconds)
+        try:
+            await run_in_threadpool(tick, app)
+        except Exception:
+            # A failed tick must not stop the clock for every later round; it is logged
+            # and retried on the next tick.
+            logger.exception("clock tick failed")
+
+
+def tick(app: FastAPI) -> list[str]:
+    """One pass of the round clock; returns the events it changed."""
+    db: Database = app.state.db
+    clock: Clock = app.state.clock
+    broker: Broker = app.state.broker
+    now = clock.now()
+    with db.reading() as session:
+        due = round_service.due_events(session, now)
+    changed: list[str] = []
+    for event_id in due:
+        with db.writing() as session:
+            event = event_service.get_event(session, event_id, lock=True)
+            if round_service.advance_if_due(session=session, event=event, now=now):
+                changed.append(event_id)
+        broker.publish([event_id])
+    return changed

@@ -1,0 +1,62 @@
+"""Settings from the environment (COMMONGROUND_* variables, and DATABASE_URL)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COMMONGROUND_", extra="ignore")
+
+    # Where the SQLite file lives when no DATABASE_URL is given.
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "COMMONGROUND_DATABASE_URL"),
+    )
+    # The address people reach this server at, for the links in responses and QR codes.
+    public_url: str = "http://127.0.0.1:8000"
+    # If set, creating an event needs `Authorization: Bearer <admin_token>`.
+    admin_token: str | None = None
+    # Joins per minute from one address; generous so a venue behind one NAT gets in.
+    join_rate_per_minute: int = 600
+    # Failed token or join-code lookups per minute from one address before 429.
+    failed_auth_per_minute: int = 60
+    # Seconds between heartbeats on live streams.
+    heartbeat_seconds: float = 15.0
+    # How often the clock checks for rounds to advance on their own.
+    tick_seconds: float = 1.0
+    max_body_bytes: int = 256 * 1024
+
+    @field_validator("admin_token")
+    @classmethod
+    def _no_placeholder(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) < 16 or value.lower() in {"changeme", "secret"}):
+            raise ValueError(
+                "COMMONGROUND_ADMIN_TOKEN must be at least 16 characters, not a placeholder"
+            )
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Plain postgres URLs (as Heroku-style hosts give them) use psycopg 3.
+            for prefix in ("postgres://", "postgresql://"):
+                if url.startswith(prefix):
+                    return "postgresql+psycopg://" + url[len(prefix) :]
+            return url
+        return f"sqlite:///{self.data_dir / 'commonground.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,167 @@
+"""Dependencies, named once: sessions, settings, clock, broker, and who is calling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from app import models
+from app.clock import Clock
+from app.config import Settings
+from app.db import Database
+from app.errors import DomainError, Forbidden, NotFound, Unauthorised
+from app.ratelimit import RateLimits
+from app.realtime import Broker
+from app.services import attendees as attendee_service
+from app.services import events as event_service
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def get_broker(request: Request) -> Broker:
+    broker: Broker = request.app.state.broker
+    return broker
+
+
+def get_limits(request: Request) -> RateLimits:
+    limits: RateLimits = request.app.state.limits
+    return limits
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+DatabaseDep = Annotated[Database, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+BrokerDep = Annotated[Broker, Depends(get_broker)]
+LimitsDep = Annotated[RateLimits, Depends(get_limits)]
+ClientDep = Annotated[str, Depends(client_address)]
+
+
+def read_session(db: DatabaseDep) -> Iterator[Session]:
+    with db.reading() as session:
+        yield session
+
+
+def write_session(db: DatabaseDep, broker: BrokerDep) -> Iterator[Session]:
+    """The one commit point: commits when the route returns, rolls back if it raises, and
+    wakes the streams of the events the request changed."""
+    with db.write() as session:
+        with session.begin():
+            yield session
+        broker.publish(session.info.get("changed_events", ()))
+
+
+# scope="function": the transaction ends before the response is sent, so a client that
+# got 201 and asks again at once sees what it created.
+ReadSession = Annotated[Session, Depends(read_session, scope="function")]
+WriteSession = Annotated[Session, Depends(write_session, scope="function")]
+
+_bearer = HTTPBearer(auto_error=False, description="Organiser or attendee token")
+
+
+def bearer_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str | None:
+    if credentials is not None:
+        return credentials.credentials
+    # Pages keep the token in an HttpOnly cookie after the first visit.
+    return request.cookies.get("cg_token")
+
+
+TokenDep = Annotated[str | None, Depends(bearer_token)]
+EventId = Annotated[str, Path(min_length=1, max_length=16)]
+
+
+def _guarded(limits: RateLimits, client: str) -> _Guard:
+    return _Guard(limits, client)
+
+
+class _Guard:
+    """Counts failed lookups of a client and refuses it (429) after too many."""
+
+    def __init__(self, limits: RateLimits, client: str) -> None:
+        self.limits = limits
+        self.client = client
+
+    def __enter__(self) -> None:
+        self.limits.check_failures(self.client)
+
+    def __exit__(self, kind: type[BaseException] | None, error: object, _tb: object) -> None:
+        if isinstance(error, Unauthorised | Forbidden | NotFound):
+            self.limits.failed(self.client)
+
+
+def organiser_for_read(
+    event_id: EventId, session: ReadSession, token: TokenDep, limits: LimitsDep, client: ClientDep
+) -> models.Event:
+    with _guarded(limits, client):
+        return event_service.organiser_event(session, event_id, token)
+
+
+def organiser_for_write(
+    event_id: EventId,
+    session: WriteSession,
+    token: TokenDep,
+    limits: LimitsDep,
+    client: ClientDep,
+) -> models.Event:
+    with _guarded(limits, client):
+        return event_service.organiser_event(session, event_id, token, lock=True)
+
+
+def attendee_for_read(
+    session: ReadSession, token: TokenDep, limits: LimitsDep, client: ClientDep
+) -> models.Attendee:
+    with _guarded(limits, client):
+        return attendee_service.attendee_by_token(session, token)
+
+
+def attendee_for_write(
+    session: WriteSession, token: TokenDep, limits: LimitsDep, client: ClientDep
+) -> models.Attendee:
+    with _guarded(limits, client):
+        attendee = attendee_service.attendee_by_token(session, token)
+    # Serialise changes per event (row lock on PostgreSQL; SQLite has one writer anyway).
+    event_service.get_event(session, attendee.event_id, lock=True)
+    return attendee
+
+
+def projector_event(
+    event_id: EventId,
+    session: ReadSession,
+    limits: LimitsDep,
+    client: ClientDep,
+    key: Annotated[str | None, Query(max_length=64)] = None,
+) -> models.Event:
+    with _guarded(limits, client):
+        return event_service.projector_event(session, event_id, key)
+
+
+OrganiserRead = Annotated[models.Event, Depends(organiser_for_read)]
+OrganiserWrite = Annotated[models.Event, Depends(organiser_for_write)]
+AttendeeRead = Annotated[models.Attendee, Depends(attendee_for_read)]
+AttendeeWrite = Annotated[models.Attendee, Depends(attendee_for_write)]
+ProjectorEvent = Annotated[models.Event, Depends(projector_event)]
+
+__all__ = ["DomainError"]

@@ -1,0 +1,364 @@
+"""The JSON API v1 (SPEC §4.1): thin routes that translate HTTP and call the services."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response, status
+
+from app.deps import (
+    AttendeeRead,
+    AttendeeWrite,
+    ClientDep,
+    ClockDep,
+    LimitsDep,
+    OrganiserRead,
+    OrganiserWrite,
+    ProjectorEvent,
+    ReadSession,
+    SettingsDep,
+    TokenDep,
+    WriteSession,
+)
+from app.errors import Forbidden, NotFound, Unauthorised
+from app.schemas import (
+    AttendeeRead as AttendeeOut,
+)
+from app.schemas import (
+    AttendeeUpdate,
+    ClockRequest,
+    DisplayRead,
+    ErrorDetail,
+    EventCreate,
+    EventCreated,
+    EventRead,
+    EventUpdate,
+    InterestRequest,
+    Joined,
+    JoinRequest,
+    MeLinks,
+    MeRead,
+    MeUpdate,
+    PresenceRequest,
+    Preview,
+    ReportRequest,
+    RoundRead,
+    RoundStart,
+    WalkUp,
+)
+from app.security import normalise_join_code
+from app.services import attendees as attendee_service
+from app.services import events as event_service
+from app.services import rounds as round_service
+from app.services import views
+
+router = APIRouter(prefix="/api/v1")
+
+AttendeeId = Annotated[str, Path(min_length=1, max_length=16)]
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route really returns."""
+    described = {
+        400: "Bad request",
+        401: "No or unknown token",
+        403: "The token does not grant this",
+        404: "Not found",
+        409: "Conflicts with the current state",
+        413: "Body too large",
+        422: "Invalid input",
+        429: "Too many requests",
+    }
+    return {
+        code: {"model": ErrorDetail, "description": described[code]}
+        for code in sorted({*codes, 413, 422})
+    }
+
+
+ORGANISER = errors(401, 403, 404, 429)
+ATTENDEE = errors(401, 429)
+
+
+# ------------------------------------------------------------------ events
+
+
+@router.post(
+    "/events",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403),
+    tags=["events"],
+)
+def create_event(
+    data: EventCreate,
+    session: WriteSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    token: TokenDep,
+) -> EventCreated:
+    """Create an event; the organiser token and projector key are shown only here."""
+    if settings.admin_token is not None:
+        if not token:
+            raise Unauthorised("this server needs its admin token to create events")
+        import hmac
+
+        if not hmac.compare_digest(token, settings.admin_token):
+            raise Forbidden("not the admin token of this server")
+    event, organiser_token, projector_key = event_service.create_event(
+        session=session, data=data, now=clock.now()
+    )
+    return EventCreated(
+        id=event.id,
+        join_code=event.join_code,
+        organiser_token=organiser_token,
+        projector_key=projector_key,
+        links=views.links(settings.public_url, event, organiser_token),
+    )
+
+
+@router.get("/events/{event_id}", responses=ORGANISER, tags=["events"])
+def read_event(
+    event: OrganiserRead, session: ReadSession, settings: SettingsDep, token: TokenDep
+) -> EventRead:
+    assert token is not None  # checked by OrganiserRead
+    return views.event_read(session, event, public_url=settings.public_url, organiser_token=token)
+
+
+@router.patch("/events/{event_id}", responses=errors(401, 403, 404, 409, 429), tags=["events"])
+def update_event(
+    data: EventUpdate,
+    event: OrganiserWrite,
+    session: WriteSession,
+    settings: SettingsDep,
+    token: TokenDep,
+) -> EventRead:
+    assert token is not None
+    event_service.update_event(session=session, event=event, data=data)
+    return views.event_read(session, event, public_url=settings.public_url, organiser_token=token)
+
+
+# ------------------------------------------------------------------ roster
+
+
+@router.get("/events/{event_id}/attendees", responses=ORGANISER, tags=["attendees"])
+def list_attendees(event: OrganiserRead, session: ReadSession) -> list[AttendeeOut]:
+    return [
+        AttendeeOut.model_validate(a, from_attributes=True)
+        for a in attendee_service.roster(session, event)
+    ]
+
+
+@router.post(
+    "/events/{event_id}/attendees",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 404, 409, 429),
+    tags=["attendees"],
+)
+def add_walk_up(
+    data: WalkUp,
+    event: OrganiserWrite,
+    session: WriteSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> Joined:
+    """Add someone by hand (a walk-up); they get their own personal link."""
+    attendee, token = attendee_service.join(
+        session=session, event=event, data=data, now=clock.now(), presence=data.presence
+    )
+    return Joined(
+        attendee_id=attendee.id,
+        token=token,
+        links=MeLinks(me=views.me_link(settings.public_url, token)),
+    )
+
+
+@router.patch("/events/{event_id}/attendees/{attendee_id}", responses=ORGANISER, tags=["attendees"])
+def update_attendee(
+    attendee_id: AttendeeId,
+    data: AttendeeUpdate,
+    event: OrganiserWrite,
+    session: WriteSession,
+) -> AttendeeOut:
+    """Check someone in (`presence`), or correct their profile."""
+    attendee = attendee_service.organiser_attendee(session, event, attendee_id)
+    attendee_service.update_attendee(
+        session=session, event=event, attendee=attendee, changes=data.model_dump(exclude_unset=True)
+    )
+    return AttendeeOut.model_validate(attendee, from_attributes=True)
+
+
+@router.delete(
+    "/events/{event_id}/attendees/{attendee_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ORGANISER,
+    tags=["attendees"],
+)
+def remove_attendee(
+    attendee_id: AttendeeId, event: OrganiserWrite, session: WriteSession
+) -> Response:
+    attendee = attendee_service.organiser_attendee(session, event, attendee_id)
+    attendee_service.remove(session=session, event=event, attendee=attendee)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# ------------------------------------------------------------------ joining
+
+
+@router.post(
+    "/join/{join_code}",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(404, 409, 429),
+    tags=["attendees"],
+)
+def join(
+    join_code: Annotated[str, Path(min_length=1, max_length=12)],
+    data: JoinRequest,
+    session: WriteSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    limits: LimitsDep,
+    client: ClientDep,
+) -> Joined:
+    """Join an event with its join code: returns the attendee's token and personal link."""
+    limits.join(client)
+    limits.check_failures(client)
+    try:
+        event = event_service.event_by_join_code(session, normalise_join_code(join_code))
+    except NotFound:
+        limits.failed(client)
+        raise
+    attendee, token = attendee_service.join(
+        session=session, event=event, data=data, now=clock.now()
+    )
+    return Joined(
+        attendee_id=attendee.id,
+        token=token,
+        links=MeLinks(me=views.me_link(settings.public_url, token)),
+    )
+
+
+# ------------------------------------------------------------------ the attendee
+
+
+@router.get("/me", responses=ATTENDEE, tags=["me"])
+def read_me(me: AttendeeRead, session: ReadSession, clock: ClockDep) -> MeRead:
+    """Your profile, the event, your table and partners now, people met, connections."""
+    event = event_service.get_event(session, me.event_id)
+    return views.me_read(session, event, me, clock.now())
+
+
+@router.patch("/me", responses=errors(401, 429), tags=["me"])
+def update_me(data: MeUpdate, me: AttendeeWrite, session: WriteSession, clock: ClockDep) -> MeRead:
+    event = event_service.get_event(session, me.event_id)
+    attendee_service.update_me(session=session, event=event, attendee=me, data=data)
+    return views.me_read(session, event, me, clock.now())
+
+
+@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, responses=ATTENDEE, tags=["me"])
+def delete_me(me: AttendeeWrite, session: WriteSession) -> Response:
+    """Delete your profile and contact details; past tables keep an anonymous place."""
+    event = event_service.get_event(session, me.event_id)
+    attendee_service.remove(session=session, event=event, attendee=me)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/me/presence", responses=ATTENDEE, tags=["me"])
+def set_presence(
+    data: PresenceRequest, me: AttendeeWrite, session: WriteSession, clock: ClockDep
+) -> MeRead:
+    """I'm here / taking a break / leaving: decides whether the next round includes you."""
+    event = event_service.get_event(session, me.event_id)
+    attendee_service.update_attendee(
+        session=session, event=event, attendee=me, changes={"presence": data.state}
+    )
+    return views.me_read(session, event, me, clock.now())
+
+
+@router.post("/me/report", responses=errors(401, 409, 429), tags=["me"])
+def report(
+    data: ReportRequest, me: AttendeeWrite, session: WriteSession, clock: ClockDep
+) -> MeRead:
+    """My partner isn't here / we already know each other: re-pair the stranded people."""
+    event = event_service.get_event(session, me.event_id)
+    round_service.report(
+        session=session,
+        event=event,
+        attendee=me,
+        kind=data.kind,
+        partner_id=data.attendee_id,
+        now=clock.now(),
+    )
+    return views.me_read(session, event, me, clock.now())
+
+
+@router.post("/me/interest", responses=errors(401, 403, 404, 429), tags=["me"])
+def interest(
+    data: InterestRequest, me: AttendeeWrite, session: WriteSession, clock: ClockDep
+) -> MeRead:
+    """Stay in touch with someone you met; a connection when both say yes."""
+    event = event_service.get_event(session, me.event_id)
+    attendee_service.set_interest(
+        session=session,
+        event=event,
+        attendee=me,
+        other_id=data.attendee_id,
+        interested=data.interested,
+        met=views.met_ids(session, event, me),
+        now=clock.now(),
+    )
+    return views.me_read(session, event, me, clock.now())
+
+
+# ------------------------------------------------------------------ rounds and the clock
+
+
+@router.get("/events/{event_id}/rounds", responses=ORGANISER, tags=["rounds"])
+def list_rounds(event: OrganiserRead, session: ReadSession, clock: ClockDep) -> list[RoundRead]:
+    return views.rounds_read(session, event, clock.now())
+
+
+@router.get(
+    "/events/{event_id}/rounds/preview", responses=errors(401, 403, 404, 409, 429), tags=["rounds"]
+)
+def preview_round(event: OrganiserRead, session: ReadSession) -> Preview:
+    """The next round as the matcher would draw it now, with its quality; nothing is saved."""
+    return views.preview_read(session, event, round_service.preview(session, event))
+
+
+@router.post(
+    "/events/{event_id}/rounds",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 404, 409, 429),
+    tags=["rounds"],
+)
+def start_round(
+    data: RoundStart, event: OrganiserWrite, session: WriteSession, clock: ClockDep
+) -> RoundRead:
+    """Start round `expected_index`; 409 unless it is the next one (a double click is safe)."""
+    now = clock.now()
+    round_ = round_service.start_next(
+        session=session, event=event, now=now, expected_index=data.expected_index
+    )
+    return views.round_read(session, event, round_, now)
+
+
+@router.post("/events/{event_id}/clock", responses=errors(401, 403, 404, 409, 429), tags=["rounds"])
+def clock_action(
+    data: ClockRequest, event: OrganiserWrite, session: WriteSession, clock: ClockDep
+) -> RoundRead:
+    """Pause, resume, add time to, or end the current round."""
+    now = clock.now()
+    round_ = round_service.clock_action(
+        session=session, event=event, action=data.action, seconds=data.seconds, now=now
+    )
+    return views.round_read(session, event, round_, now)
+
+
+# ------------------------------------------------------------------ projector
+
+
+@router.get("/events/{event_id}/display", responses=ORGANISER, tags=["projector"])
+def display(
+    event: ProjectorEvent, session: ReadSession, clock: ClockDep, settings: SettingsDep
+) -> DisplayRead:
+    """The public room state for the projector: no contact details, no answers."""
+    return views.display_read(session, event, clock.now(), public_url=settings.public_url)

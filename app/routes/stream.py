@@ -1,0 +1,143 @@
+"""Live streams (Server-Sent Events): the full state on connect and after every change."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel
+
+from app import models
+from app.clock import Clock
+from app.db import Database
+from app.deps import ClientDep, EventId, LimitsDep, TokenDep
+from app.errors import Forbidden, NotFound, Unauthorised
+from app.ratelimit import RateLimits
+from app.realtime import Broker
+from app.schemas import ConsoleState
+from app.services import attendees as attendee_service
+from app.services import events as event_service
+from app.services import views
+from app.services.rounds import current_round
+
+router = APIRouter(prefix="/api/v1", tags=["streams"])
+
+
+def _guarded_lookup(limits: RateLimits, client: str, lookup: Callable[[], str]) -> str:
+    limits.check_failures(client)
+    try:
+        return lookup()
+    except (Unauthorised, Forbidden, NotFound):
+        limits.failed(client)
+        raise
+
+
+async def _stream(
+    request: Request, event_id: str, read: Callable[[], BaseModel]
+) -> AsyncIterable[ServerSentEvent]:
+    broker: Broker = request.app.state.broker
+    heartbeat: float = request.app.state.settings.heartbeat_seconds
+    async with broker.subscribe(event_id) as wake:
+        state = await run_in_threadpool(read)
+        yield ServerSentEvent(event="state", data=state, retry=2000)
+        while True:
+            try:
+                await asyncio.wait_for(wake.get(), timeout=heartbeat)
+            except TimeoutError:
+                yield ServerSentEvent(comment="heartbeat")
+                continue
+            state = await run_in_threadpool(read)
+            yield ServerSentEvent(event="state", data=state)
+
+
+def _parts(request: Request) -> tuple[Database, Clock, str]:
+    return request.app.state.db, request.app.state.clock, request.app.state.settings.public_url
+
+
+@router.get("/me/stream", response_class=EventSourceResponse)
+async def me_stream(
+    request: Request, token: TokenDep, limits: LimitsDep, client: ClientDep
+) -> AsyncIterable[ServerSentEvent]:
+    """Your state (as GET /me) now and after every change of the event; heartbeats between."""
+    db, clock, _ = _parts(request)
+
+    def who() -> str:
+        with db.reading() as session:
+            attendee = attendee_service.attendee_by_token(session, token)
+            return f"{attendee.event_id}:{attendee.id}"
+
+    found = await run_in_threadpool(_guarded_lookup, limits, client, who)
+    event_id, attendee_id = found.split(":")
+
+    def read() -> BaseModel:
+        with db.reading() as session:
+            attendee = session.get(models.Attendee, attendee_id)
+            if attendee is None:
+                raise NotFound("you are no longer in this event")
+            event = event_service.get_event(session, event_id)
+            return views.me_read(session, event, attendee, clock.now())
+
+    async for item in _stream(request, event_id, read):
+        yield item
+
+
+@router.get("/events/{event_id}/display/stream", response_class=EventSourceResponse)
+async def display_stream(
+    request: Request,
+    event_id: EventId,
+    limits: LimitsDep,
+    client: ClientDep,
+    key: Annotated[str | None, Query(max_length=64)] = None,
+) -> AsyncIterable[ServerSentEvent]:
+    """The projector's state (as GET /display) now and after every change."""
+    db, clock, public_url = _parts(request)
+
+    def check() -> str:
+        with db.reading() as session:
+            return event_service.projector_event(session, event_id, key).id
+
+    await run_in_threadpool(_guarded_lookup, limits, client, check)
+
+    def read() -> BaseModel:
+        with db.reading() as session:
+            event = event_service.get_event(session, event_id)
+            return views.display_read(session, event, clock.now(), public_url=public_url)
+
+    async for item in _stream(request, event_id, read):
+        yield item
+
+
+@router.get("/events/{event_id}/stream", response_class=EventSourceResponse)
+async def console_stream(
+    request: Request, event_id: EventId, token: TokenDep, limits: LimitsDep, client: ClientDep
+) -> AsyncIterable[ServerSentEvent]:
+    """The organiser console's state: the event, the roster and the current round."""
+    db, clock, public_url = _parts(request)
+
+    def check() -> str:
+        with db.reading() as session:
+            return event_service.organiser_event(session, event_id, token).id
+
+    await run_in_threadpool(_guarded_lookup, limits, client, check)
+    assert token is not None
+
+    def read() -> BaseModel:
+        with db.reading() as session:
+            event = event_service.get_event(session, event_id)
+            latest = current_round(session, event)
+            now = clock.now()
+            return ConsoleState(
+                event=views.event_read(
+                    session, event, public_url=public_url, organiser_token=token
+                ),
+                attendees=[views.attendee_out(a) for a in attendee_service.roster(session, event)],
+                round=None if latest is None else views.round_read(session, event, latest, now),
+                server_time=now,
+            )
+
+    async for item in _stream(request, event_id, read):
+        yield item

@@ -1,0 +1,446 @@
+"""Request and response models of the JSON API v1: what it accepts and what it promises."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from matching.defaults import DEFAULT_QUESTIONS
+
+# Control characters and the bidirectional overrides/isolates that can disguise text.
+_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def clean_text(value: str) -> str:
+    """NFKC-normalise, trim, and refuse control or bidi-override characters."""
+    text = unicodedata.normalize("NFKC", value).strip()
+    for char in text:
+        if char in _BIDI or (unicodedata.category(char) in {"Cc", "Cf"} and char != "\u200d"):
+            raise ValueError("must not contain control or bidirectional-override characters")
+    return " ".join(text.split())
+
+
+def _non_empty(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+Name = Annotated[str, Field(max_length=100), AfterValidator(clean_text), AfterValidator(_non_empty)]
+OptionalText = Annotated[str, Field(max_length=100), AfterValidator(clean_text)]
+Answer = Annotated[
+    str, Field(max_length=100), AfterValidator(clean_text), AfterValidator(_non_empty)
+]
+Answers = dict[Annotated[str, Field(max_length=40)], Annotated[list[Answer], Field(max_length=20)]]
+ContactField = Literal["email", "phone", "url"]
+AttendeeId = Annotated[str, Field(min_length=1, max_length=16)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------ events
+
+
+class QuestionSpec(_In):
+    key: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
+    label: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(clean_text)]
+    kind: Literal["shared", "offers", "seeks", "different"]
+    weight: Annotated[float, Field(ge=0, le=10)] = 1.0
+    pairs_with: str | None = None
+    suggestions: Annotated[list[Answer], Field(max_length=50)] = Field(default_factory=list)
+    free: bool = True
+
+
+def default_questions() -> list[QuestionSpec]:
+    return [
+        QuestionSpec(
+            key=q.key,
+            label=q.label,
+            kind=q.kind,
+            weight=q.weight,
+            pairs_with=q.pairs_with,
+            suggestions=list(q.suggestions),
+            free=q.free,
+        )
+        for q in DEFAULT_QUESTIONS
+    ]
+
+
+def _check_questions(questions: list[QuestionSpec]) -> list[QuestionSpec]:
+    keys = [q.key for q in questions]
+    if len(set(keys)) != len(keys):
+        raise ValueError("question keys must be unique")
+    kinds = {q.key: q.kind for q in questions}
+    for q in questions:
+        if q.kind == "offers" and kinds.get(q.pairs_with or "") != "seeks":
+            raise ValueError(f"question {q.key!r}: an offers question must name a seeks question")
+        if q.kind != "offers" and q.pairs_with is not None:
+            raise ValueError(f"question {q.key!r}: only offers questions pair up")
+    return questions
+
+
+Questions = Annotated[
+    list[QuestionSpec], Field(min_length=1, max_length=12), AfterValidator(_check_questions)
+]
+TableNames = Annotated[list[OptionalText], Field(min_length=1, max_length=1000)]
+PairIds = Annotated[list[AttendeeId], Field(min_length=2, max_length=2)]
+
+
+class EventCreate(_In):
+    name: Name
+    starts_at: AwareDatetime | None = None
+    rounds: Annotated[int, Field(ge=1, le=50)] = 6
+    round_seconds: Annotated[int, Field(ge=30, le=7200)] = 240
+    changeover_seconds: Annotated[int, Field(ge=0, le=1800)] = 60
+    group_size: Annotated[int, Field(ge=2, le=4)] = 2
+    odd: Literal["trio", "sit_out"] = "trio"
+    avoid_same_organisation: bool | Literal["strict"] = True
+    # A count of numbered tables, or their names; default: one table per group, numbered.
+    tables: Annotated[int, Field(ge=1, le=1000)] | TableNames | None = None
+    questions: Questions = Field(default_factory=default_questions)
+    auto_advance: bool = False
+
+
+class EventUpdate(_In):
+    name: Name | None = None
+    starts_at: AwareDatetime | None = None
+    rounds: Annotated[int, Field(ge=1, le=50)] | None = None
+    round_seconds: Annotated[int, Field(ge=30, le=7200)] | None = None
+    changeover_seconds: Annotated[int, Field(ge=0, le=1800)] | None = None
+    group_size: Annotated[int, Field(ge=2, le=4)] | None = None
+    odd: Literal["trio", "sit_out"] | None = None
+    avoid_same_organisation: bool | Literal["strict"] | None = None
+    tables: Annotated[int, Field(ge=1, le=1000)] | TableNames | None = None
+    questions: Questions | None = None
+    auto_advance: bool | None = None
+    keep_apart: Annotated[list[PairIds], Field(max_length=1000)] | None = None
+    must_meet: Annotated[list[PairIds], Field(max_length=1000)] | None = None
+
+
+class Links(BaseModel):
+    organiser: str
+    join: str
+    projector: str
+
+
+class EventCreated(BaseModel):
+    id: str
+    join_code: str
+    organiser_token: str
+    projector_key: str
+    links: Links
+
+
+class Counts(BaseModel):
+    joined: int
+    present: int
+    on_break: int
+    left: int
+    registered: int
+
+
+class EventRead(BaseModel):
+    id: str
+    name: str
+    status: Literal["waiting", "running", "finished"]
+    starts_at: datetime | None
+    rounds: int
+    round_seconds: int
+    changeover_seconds: int
+    group_size: int
+    odd: Literal["trio", "sit_out"]
+    avoid_same_organisation: bool | Literal["strict"]
+    tables: list[str]
+    questions: list[QuestionSpec]
+    auto_advance: bool
+    keep_apart: list[list[str]]
+    must_meet: list[list[str]]
+    join_code: str
+    current_round: int | None
+    counts: Counts
+    links: Links
+
+
+# ------------------------------------------------------------------ attendees
+
+
+class Contact(_In):
+    email: Annotated[str, Field(max_length=254), AfterValidator(clean_text)] | None = None
+    phone: Annotated[str, Field(max_length=40), AfterValidator(clean_text)] | None = None
+    url: Annotated[str, Field(max_length=300), AfterValidator(clean_text)] | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value and ("@" not in value or value.startswith("@") or value.endswith("@")):
+            raise ValueError("not an email address")
+        return value or None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value and not value.lower().startswith(("https://", "http://")):
+            raise ValueError("must start with https:// or http://")
+        return value or None
+
+
+class JoinRequest(_In):
+    name: Name
+    organisation: OptionalText = ""
+    answers: Annotated[Answers, Field(max_length=12)] = Field(default_factory=dict)
+    contact: Contact = Field(default_factory=Contact)
+    share: Annotated[list[ContactField], Field(max_length=3)] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _share_only_given(self) -> JoinRequest:
+        self.share = sorted(set(self.share))
+        return self
+
+
+Presence = Literal["registered", "present", "break", "left"]
+
+
+class WalkUp(JoinRequest):
+    presence: Presence = "present"
+
+
+class AttendeeUpdate(_In):
+    name: Name | None = None
+    organisation: OptionalText | None = None
+    answers: Annotated[Answers, Field(max_length=12)] | None = None
+    presence: Presence | None = None
+
+
+class MeUpdate(_In):
+    name: Name | None = None
+    organisation: OptionalText | None = None
+    answers: Annotated[Answers, Field(max_length=12)] | None = None
+    contact: Contact | None = None
+    share: Annotated[list[ContactField], Field(max_length=3)] | None = None
+
+
+class MeLinks(BaseModel):
+    me: str
+
+
+class Joined(BaseModel):
+    attendee_id: str
+    token: str
+    links: MeLinks
+
+
+class AttendeeRead(BaseModel):
+    """What the organiser sees of an attendee: never their contact details."""
+
+    id: str
+    name: str
+    organisation: str
+    answers: dict[str, list[str]]
+    presence: Presence
+    joined_at: datetime
+
+
+class PresenceRequest(_In):
+    state: Literal["present", "break", "left"]
+
+
+class ReportRequest(_In):
+    kind: Literal["partner_absent", "already_know"]
+    # Which table-mate, at a table of three or more.
+    attendee_id: AttendeeId | None = None
+
+
+class InterestRequest(_In):
+    attendee_id: AttendeeId
+    interested: bool = True
+
+
+# ------------------------------------------------------------------ rounds and clock
+
+
+class RoundStart(_In):
+    expected_index: Annotated[int, Field(ge=1, le=50)]
+
+
+class ClockRequest(_In):
+    action: Literal["pause", "resume", "extend", "end_round"]
+    seconds: Annotated[int, Field(ge=1, le=3600)] = 60
+
+
+Phase = Literal["changeover", "talk", "paused", "ended"]
+
+
+class Member(BaseModel):
+    attendee_id: str
+    name: str
+    organisation: str
+
+
+class GroupRead(BaseModel):
+    table: str
+    members: list[Member]
+    score: float
+    common_ground: list[str]
+    repeats: int
+
+
+class Clock(BaseModel):
+    index: int
+    of: int
+    phase: Phase
+    # While paused: the phase that was running and the seconds it had left.
+    paused_phase: Literal["changeover", "talk"] | None
+    remaining_seconds: float | None
+    started_at: datetime
+    talk_starts_at: datetime
+    ends_at: datetime
+    phase_ends_at: datetime | None
+    server_time: datetime
+
+
+class RoundRead(BaseModel):
+    index: int
+    clock: Clock
+    groups: list[GroupRead]
+    sitting_out: list[Member]
+
+
+class Quality(BaseModel):
+    groups: int
+    mean_common_ground: float
+    groups_without_common_ground: int
+    repeats: int
+    odd_group: list[Member]
+    sitting_out: list[Member]
+
+
+class Preview(BaseModel):
+    index: int
+    groups: list[GroupRead]
+    quality: Quality
+
+
+# ------------------------------------------------------------------ the attendee's own view
+
+
+class Partner(BaseModel):
+    attendee_id: str
+    name: str
+    organisation: str
+    common_ground: list[str]
+
+
+class MyRound(BaseModel):
+    index: int
+    of: int
+    phase: Phase
+    phase_ends_at: datetime | None
+    remaining_seconds: float | None
+    server_time: datetime
+    table: str | None
+    partners: list[Partner]
+    sitting_out: bool
+
+
+class Met(BaseModel):
+    attendee_id: str
+    name: str
+    organisation: str
+    round: int
+    table: str
+    common_ground: list[str]
+    interested: bool
+
+
+class Connection(BaseModel):
+    attendee_id: str
+    name: str
+    organisation: str
+    contact: Contact
+
+
+class MyEvent(BaseModel):
+    id: str
+    name: str
+    status: Literal["waiting", "running", "finished"]
+    rounds: int
+    joined: int
+    present: int
+
+
+class MeProfile(BaseModel):
+    id: str
+    name: str
+    organisation: str
+    answers: dict[str, list[str]]
+    contact: Contact
+    share: list[ContactField]
+    presence: Presence
+
+
+class MeRead(BaseModel):
+    attendee: MeProfile
+    event: MyEvent
+    questions: list[QuestionSpec]
+    round: MyRound | None
+    # The next round's table and partners, once it has been drawn (during the changeover).
+    next_round: MyRound | None
+    met: list[Met]
+    connections: list[Connection]
+    server_time: datetime
+
+
+# ------------------------------------------------------------------ projector
+
+
+class DisplayRow(BaseModel):
+    name: str
+    table: str | None
+    partners: list[str]
+
+
+class DisplayTotals(BaseModel):
+    conversations: int
+    connections: int
+
+
+class DisplayRead(BaseModel):
+    event_id: str
+    name: str
+    status: Literal["waiting", "running", "finished"]
+    joined: int
+    join_code: str
+    join_url: str
+    round: Clock | None
+    rows: list[DisplayRow]
+    totals: DisplayTotals
+    server_time: datetime
+
+
+class ConsoleState(BaseModel):
+    event: EventRead
+    attendees: list[AttendeeRead]
+    round: RoundRead | None
+    server_time: datetime
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]
+
+
+class ErrorDetail(BaseModel):
+    detail: str | list[dict[str, object]]

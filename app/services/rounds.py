@@ -1,0 +1,499 @@
+"""Rounds: drawing them with the matcher, the round clock, repairs, auto-advance."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app import models
+from app.errors import Conflict, Invalid
+from app.services.events import mark_changed
+from matching import (
+    Attendee,
+    Group,
+    History,
+    Question,
+    Room,
+    Round,
+    Rules,
+    Scorer,
+    pair,
+    repair,
+    solve_round,
+)
+from matching.model import Pair, Reason
+from matching.solve import RoundOutcome
+
+Phase = Literal["changeover", "talk", "paused", "ended"]
+
+
+# ------------------------------------------------------------------ the matcher's view
+
+
+def room_for(
+    event: models.Event, attendees: Sequence[models.Attendee], known: Iterable[Pair]
+) -> Room:
+    """The matcher's input for this event: its questions, these people, its rules."""
+    questions = tuple(
+        Question(
+            key=q["key"],
+            label=q["label"],
+            kind=q["kind"],
+            weight=float(q.get("weight", 1.0)),
+            pairs_with=q.get("pairs_with"),
+        )
+        for q in event.questions
+    )
+    people = tuple(
+        Attendee(
+            id=a.id,
+            name=a.name,
+            organisation=a.organisation,
+            answers={k: tuple(v) for k, v in (a.answers or {}).items()},
+        )
+        for a in attendees
+    )
+    present = {a.id for a in attendees}
+
+    def pairs(rows: Iterable[Sequence[str]]) -> frozenset[Pair]:
+        return frozenset(pair(a, b) for a, b in rows if a in present and b in present)
+
+    rules = Rules(
+        group_size=event.group_size,
+        odd="sit_out" if event.odd == "sit_out" else "trio",
+        same_organisation=(
+            "forbid"
+            if event.same_organisation == "forbid"
+            else ("allow" if event.same_organisation == "allow" else "avoid")
+        ),
+        met_before=frozenset(p for p in known if p <= present),
+        keep_apart=pairs(event.keep_apart),
+        must_meet=pairs(event.must_meet),
+        tables=tuple(event.tables),
+    )
+    return Room(questions=questions, attendees=people, rules=rules)
+
+
+def known_pairs(session: Session, event: models.Event) -> list[Pair]:
+    rows = session.execute(
+        select(models.KnownPair.first_id, models.KnownPair.second_id).where(
+            models.KnownPair.event_id == event.id
+        )
+    )
+    return [pair(a, b) for a, b in rows]
+
+
+def history_for(rounds: Iterable[models.Round], known: Iterable[Pair]) -> History:
+    """What earlier rounds left: who met whom, each person's common ground, odd turns."""
+    history = History(met=dict.fromkeys(known, 1))
+    for round_ in rounds:
+        for group in round_.groups:
+            members = list(group.members)
+            for i, a in enumerate(members):
+                for b in members[i + 1 :]:
+                    p = pair(a, b)
+                    history.met[p] = history.met.get(p, 0) + 1
+            for person, gain in (group.gains or {}).items():
+                history.totals[person] = history.totals.get(person, 0.0) + float(gain)
+            if group.odd:
+                for person in members:
+                    history.odd_turns[person] = history.odd_turns.get(person, 0) + 1
+        for person in round_.sitting_out:
+            history.odd_turns[person] = history.odd_turns.get(person, 0) + 1
+    return history
+
+
+def all_rounds(session: Session, event: models.Event) -> list[models.Round]:
+    return list(
+        session.scalars(
+            select(models.Round)
+            .where(models.Round.event_id == event.id)
+            .order_by(models.Round.index)
+        )
+    )
+
+
+def current_round(session: Session, event: models.Event) -> models.Round | None:
+    return session.scalar(
+        select(models.Round)
+        .where(models.Round.event_id == event.id)
+        .order_by(models.Round.index.desc())
+        .limit(1)
+    )
+
+
+def _present(session: Session, event: models.Event) -> list[models.Attendee]:
+    return list(
+        session.scalars(
+            select(models.Attendee)
+            .where(models.Attendee.event_id == event.id, models.Attendee.presence == "present")
+            .order_by(models.Attendee.joined_at, models.Attendee.id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Draw:
+    """A round the matcher proposes, not yet saved."""
+
+    index: int
+    outcome: RoundOutcome
+    room: Room
+
+
+def draw(session: Session, event: models.Event, *, index: int) -> Draw:
+    """Run the matcher for round `index` over the people present now."""
+    present = _present(session, event)
+    if len(present) < 2:
+        raise Conflict(f"at least 2 people must be present to draw a round ({len(present)} are)")
+    known = known_pairs(session, event)
+    room = room_for(event, present, known)
+    history = history_for(all_rounds(session, event), known)
+    outcome = solve_round(
+        Scorer(room),
+        present=[a.id for a in present],
+        history=history,
+        index=index,
+        seed=event.seed,
+    )
+    return Draw(index=index, outcome=outcome, room=room)
+
+
+def _next_index(session: Session, event: models.Event) -> int:
+    last = current_round(session, event)
+    return 1 if last is None else last.index + 1
+
+
+def preview(session: Session, event: models.Event) -> Draw:
+    index = _next_index(session, event)
+    if event.finished_at is not None or index > event.rounds:
+        raise Conflict(f"all {event.rounds} rounds have been drawn")
+    return draw(session, event, index=index)
+
+
+def start_next(
+    *, session: Session, event: models.Event, now: datetime, expected_index: int
+) -> models.Round:
+    """Start round `expected_index`: 409 unless it is the next one. Ends the current round."""
+    if event.finished_at is not None:
+        raise Conflict("this event has finished")
+    next_index = _next_index(session, event)
+    if expected_index != next_index:
+        raise Conflict(
+            f"round {expected_index} is not the next round; the next round is {next_index}"
+        )
+    if expected_index > event.rounds:
+        raise Conflict(f"all {event.rounds} rounds have been held")
+    drawn = draw(session, event, index=expected_index)
+    last = current_round(session, event)
+    if last is not None and last.ended_at is None:
+        last.ended_at = min(now, last.ends_at) if last.paused_at is None else last.paused_at
+    talk = now + timedelta(seconds=event.changeover_seconds)
+    round_ = models.Round(
+        event_id=event.id,
+        index=expected_index,
+        started_at=now,
+        talk_starts_at=talk,
+        ends_at=talk + timedelta(seconds=event.round_seconds),
+        paused_at=None,
+        ended_at=None,
+        sitting_out=list(drawn.outcome.round.sitting_out),
+    )
+    round_.groups = _group_rows(drawn.outcome.round.groups, drawn.outcome, event)
+    session.add(round_)
+    try:
+        session.flush()
+    except IntegrityError:
+        # Another request started this round first (PostgreSQL; SQLite serialises writers).
+        raise Conflict(f"round {expected_index} has already started") from None
+    mark_changed(session, event)
+    return round_
+
+
+def _reason_json(reason: Reason) -> dict[str, object]:
+    return {
+        "kind": reason.kind,
+        "label": reason.label,
+        "answer": reason.answer,
+        "points": round(reason.points, 3),
+        "giver": reason.giver,
+        "receiver": reason.receiver,
+    }
+
+
+def reasons_from_json(rows: Iterable[dict[str, object]]) -> list[Reason]:
+    return [
+        Reason(
+            kind=row["kind"],  # type: ignore[arg-type]
+            label=str(row["label"]),
+            answer=str(row["answer"]),
+            points=float(row["points"]),  # type: ignore[arg-type]
+            giver=row.get("giver"),  # type: ignore[arg-type]
+            receiver=row.get("receiver"),  # type: ignore[arg-type]
+        )
+        for row in rows
+    ]
+
+
+def _group_rows(
+    groups: Sequence[Group], outcome: RoundOutcome | None, event: models.Event
+) -> list[models.Group]:
+    odd_ones = set(outcome.odd_ones) if outcome is not None else set()
+    rows = []
+    for position, group in enumerate(groups):
+        gains = (
+            {m: round(outcome.gains.get(m, 0.0), 3) for m in group.members}
+            if outcome is not None
+            else dict.fromkeys(group.members, 0.0)
+        )
+        rows.append(
+            models.Group(
+                position=position,
+                table=group.table,
+                members=list(group.members),
+                score=group.score,
+                reasons=[_reason_json(r) for r in group.reasons],
+                repeats=group.repeats,
+                gains=gains,
+                odd=len(group.members) != event.group_size
+                or bool(odd_ones.intersection(group.members)),
+            )
+        )
+    return rows
+
+
+# ------------------------------------------------------------------ the round clock
+
+
+@dataclass(frozen=True)
+class ClockState:
+    phase: Phase
+    phase_ends_at: datetime | None
+    paused_phase: Literal["changeover", "talk"] | None
+    remaining_seconds: float | None
+
+
+def clock_state(round_: models.Round, now: datetime) -> ClockState:
+    if round_.ended_at is not None:
+        return ClockState("ended", None, None, None)
+    if round_.paused_at is not None:
+        at = round_.paused_at
+        paused: Literal["changeover", "talk"] = (
+            "changeover" if at < round_.talk_starts_at else "talk"
+        )
+        end = round_.talk_starts_at if paused == "changeover" else round_.ends_at
+        return ClockState("paused", None, paused, max((end - at).total_seconds(), 0.0))
+    if now < round_.talk_starts_at:
+        return ClockState(
+            "changeover",
+            round_.talk_starts_at,
+            None,
+            (round_.talk_starts_at - now).total_seconds(),
+        )
+    if now < round_.ends_at:
+        return ClockState("talk", round_.ends_at, None, (round_.ends_at - now).total_seconds())
+    return ClockState("ended", None, None, None)
+
+
+def clock_action(
+    *,
+    session: Session,
+    event: models.Event,
+    action: Literal["pause", "resume", "extend", "end_round"],
+    seconds: int,
+    now: datetime,
+) -> models.Round:
+    round_ = current_round(session, event)
+    if round_ is None or clock_state(round_, now).phase == "ended":
+        raise Conflict("no round is running")
+    if action == "pause":
+        if round_.paused_at is not None:
+            raise Conflict("the round is already paused")
+        round_.paused_at = now
+    elif action == "resume":
+        if round_.paused_at is None:
+            raise Conflict("the round is not paused")
+        gap = now - round_.paused_at
+        if round_.paused_at < round_.talk_starts_at:
+            round_.talk_starts_at += gap
+        round_.ends_at += gap
+        round_.paused_at = None
+    elif action == "extend":
+        extra = timedelta(seconds=seconds)
+        at = round_.paused_at or now
+        if at < round_.talk_starts_at:
+            round_.talk_starts_at += extra
+        round_.ends_at += extra
+    else:
+        _end(event, round_, at=round_.paused_at or now, now=now)
+    mark_changed(session, event)
+    session.flush()
+    return round_
+
+
+def _end(event: models.Event, round_: models.Round, *, at: datetime, now: datetime) -> None:
+    round_.ended_at = min(at, round_.ends_at)
+    round_.paused_at = None
+    if round_.index >= event.rounds:
+        event.finished_at = now
+
+
+def advance_if_due(*, session: Session, event: models.Event, now: datetime) -> bool:
+    """End a round whose time is up; with auto-advance, start the next. True if changed."""
+    round_ = current_round(session, event)
+    if round_ is None or round_.ended_at is not None or round_.paused_at is not None:
+        return False
+    if now < round_.ends_at:
+        return False
+    _end(event, round_, at=round_.ends_at, now=now)
+    mark_changed(session, event)
+    session.flush()
+    if event.auto_advance and event.finished_at is None:
+        # Too few people present: the round stays ended and the organiser starts the next.
+        with contextlib.suppress(Conflict), session.begin_nested():
+            start_next(session=session, event=event, now=now, expected_index=round_.index + 1)
+    return True
+
+
+def due_events(session: Session, now: datetime) -> list[str]:
+    """Events with a running, unpaused round whose time is up."""
+    return list(
+        session.scalars(
+            select(models.Round.event_id).where(
+                models.Round.ended_at.is_(None),
+                models.Round.paused_at.is_(None),
+                models.Round.ends_at <= now,
+            )
+        )
+    )
+
+
+# ------------------------------------------------------------------ repairs
+
+
+def live_round(round_: models.Round) -> Round:
+    return Round(
+        index=round_.index,
+        groups=tuple(
+            Group(
+                table=g.table,
+                members=tuple(g.members),
+                score=g.score,
+                reasons=tuple(reasons_from_json(g.reasons)),
+                repeats=g.repeats,
+            )
+            for g in round_.groups
+        ),
+        sitting_out=tuple(round_.sitting_out),
+    )
+
+
+def report(
+    *,
+    session: Session,
+    event: models.Event,
+    attendee: models.Attendee,
+    kind: Literal["partner_absent", "already_know"],
+    partner_id: str | None,
+    now: datetime,
+) -> models.Round:
+    """Re-place the people stranded by an absent partner or a pair who already know each
+    other; nobody else moves. "Already know" is remembered for later rounds."""
+    round_ = current_round(session, event)
+    if round_ is None or clock_state(round_, now).phase == "ended":
+        raise Conflict("no round is running")
+    group = next((g for g in round_.groups if attendee.id in g.members), None)
+    if group is None:
+        raise Conflict("you are not at a table this round")
+    others = [m for m in group.members if m != attendee.id]
+    absent: set[str] = set()
+    know: Pair | None = None
+    if kind == "partner_absent":
+        absent = set(others) if partner_id is None else {partner_id}
+        if not absent <= set(others):
+            raise Invalid("attendee_id: not at your table")
+        for person in absent:
+            away = session.get(models.Attendee, person)
+            if away is not None and away.presence == "present":
+                # Skipped from later rounds until they say "I'm here".
+                away.presence = "break"
+    else:
+        if partner_id is None:
+            if len(others) != 1:
+                raise Invalid("attendee_id: say which table-mate you already know")
+            partner_id = others[0]
+        if partner_id not in others:
+            raise Invalid("attendee_id: not at your table")
+        know = pair(attendee.id, partner_id)
+        first, second = sorted(know)
+        exists = session.scalar(
+            select(models.KnownPair.id).where(
+                models.KnownPair.event_id == event.id,
+                models.KnownPair.first_id == first,
+                models.KnownPair.second_id == second,
+            )
+        )
+        if exists is None:
+            session.add(
+                models.KnownPair(
+                    event_id=event.id, first_id=first, second_id=second, created_at=now
+                )
+            )
+    everyone = list(
+        session.scalars(select(models.Attendee).where(models.Attendee.event_id == event.id))
+    )
+    in_round = {m for g in round_.groups for m in g.members} | set(round_.sitting_out)
+    people = [a for a in everyone if a.id in in_round]
+    known = known_pairs(session, event)
+    earlier = [r for r in all_rounds(session, event) if r.index < round_.index]
+    history = history_for(earlier, known)
+    scorer = Scorer(room_for(event, people, known))
+    repaired = repair(scorer, live_round(round_), history=history, absent=absent, already_know=know)
+    _replace_groups(session, event, round_, repaired, scorer)
+    mark_changed(session, event)
+    session.flush()
+    return round_
+
+
+def _replace_groups(
+    session: Session, event: models.Event, round_: models.Round, repaired: Round, scorer: Scorer
+) -> None:
+    before = {tuple(g.members): g for g in round_.groups}
+    rows: list[models.Group] = []
+    for position, group in enumerate(repaired.groups):
+        old = before.get(group.members)
+        if old is not None:
+            old.position = position
+            rows.append(old)
+            continue
+        idx = np.array([scorer.index[m] for m in group.members], dtype=np.int64)
+        points = scorer.points(idx, idx)
+        np.fill_diagonal(points, 0.0)
+        gains = {
+            m: round(float(row.sum()), 3) for m, row in zip(group.members, points, strict=True)
+        }
+        rows.append(
+            models.Group(
+                position=position,
+                table=group.table,
+                members=list(group.members),
+                score=group.score,
+                reasons=[_reason_json(r) for r in group.reasons],
+                repeats=group.repeats,
+                gains=gains,
+                odd=len(group.members) != event.group_size,
+            )
+        )
+    for group_row in round_.groups:
+        if group_row not in rows:
+            session.delete(group_row)
+    round_.groups = rows
+    round_.sitting_out = list(repaired.sitting_out)

@@ -1,0 +1,412 @@
+"""Read models: what the organiser, an attendee and the projector each get to see."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from urllib.parse import quote
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app import models
+from app.schemas import (
+    AttendeeRead,
+    Clock,
+    Connection,
+    Contact,
+    Counts,
+    DisplayRead,
+    DisplayRow,
+    DisplayTotals,
+    EventRead,
+    GroupRead,
+    Links,
+    Member,
+    MeProfile,
+    MeRead,
+    Met,
+    MyEvent,
+    MyRound,
+    Partner,
+    Preview,
+    Quality,
+    QuestionSpec,
+    RoundRead,
+)
+from app.security import projector_key_for
+from app.services import attendees as attendee_service
+from app.services import events as event_service
+from app.services.rounds import Draw, all_rounds, clock_state, current_round, reasons_from_json
+from matching.model import Reason
+from matching.scoring import normalise
+
+GONE = "Someone who left"
+
+
+def links(public_url: str, event: models.Event, organiser_token: str) -> Links:
+    base = public_url.rstrip("/")
+    key = projector_key_for(organiser_token, event.id)
+    return Links(
+        organiser=f"{base}/events/{event.id}/console?token={quote(organiser_token)}",
+        join=f"{base}/join/{event.join_code}",
+        projector=f"{base}/events/{event.id}/projector?key={key}",
+    )
+
+
+def me_link(public_url: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/me?token={quote(token)}"
+
+
+def _people(session: Session, event: models.Event) -> dict[str, models.Attendee]:
+    return {
+        a.id: a
+        for a in session.scalars(
+            select(models.Attendee).where(models.Attendee.event_id == event.id)
+        )
+    }
+
+
+def _member(people: dict[str, models.Attendee], attendee_id: str) -> Member:
+    person = people.get(attendee_id)
+    if person is None:
+        return Member(attendee_id=attendee_id, name=GONE, organisation="")
+    return Member(attendee_id=attendee_id, name=person.name, organisation=person.organisation)
+
+
+def _names(people: dict[str, models.Attendee]) -> dict[str, str]:
+    return {pid: p.name for pid, p in people.items()}
+
+
+def attendee_out(attendee: models.Attendee) -> AttendeeRead:
+    return AttendeeRead.model_validate(attendee, from_attributes=True)
+
+
+def counts(session: Session, event: models.Event) -> Counts:
+    rows = dict(
+        session.execute(
+            select(models.Attendee.presence, func.count())
+            .where(models.Attendee.event_id == event.id)
+            .group_by(models.Attendee.presence)
+        ).all()
+    )
+    return Counts(
+        joined=sum(rows.values()),
+        present=rows.get("present", 0),
+        on_break=rows.get("break", 0),
+        left=rows.get("left", 0),
+        registered=rows.get("registered", 0),
+    )
+
+
+def event_read(
+    session: Session, event: models.Event, *, public_url: str, organiser_token: str
+) -> EventRead:
+    latest = current_round(session, event)
+    return EventRead(
+        id=event.id,
+        name=event.name,
+        status=event_service.status(session, event),
+        starts_at=event.starts_at,
+        rounds=event.rounds,
+        round_seconds=event.round_seconds,
+        changeover_seconds=event.changeover_seconds,
+        group_size=event.group_size,
+        odd="sit_out" if event.odd == "sit_out" else "trio",
+        avoid_same_organisation=event_service.same_organisation_setting(event.same_organisation),
+        tables=list(event.tables),
+        questions=[QuestionSpec.model_validate(q) for q in event.questions],
+        auto_advance=event.auto_advance,
+        keep_apart=[list(p) for p in event.keep_apart],
+        must_meet=[list(p) for p in event.must_meet],
+        join_code=event.join_code,
+        current_round=None if latest is None else latest.index,
+        counts=counts(session, event),
+        links=links(public_url, event, organiser_token),
+    )
+
+
+def clock(event: models.Event, round_: models.Round, now: datetime) -> Clock:
+    state = clock_state(round_, now)
+    return Clock(
+        index=round_.index,
+        of=event.rounds,
+        phase=state.phase,
+        paused_phase=state.paused_phase,
+        remaining_seconds=state.remaining_seconds,
+        started_at=round_.started_at,
+        talk_starts_at=round_.talk_starts_at,
+        ends_at=round_.ends_at,
+        phase_ends_at=state.phase_ends_at,
+        server_time=now,
+    )
+
+
+def _texts(reasons: Iterable[Reason], names: dict[str, str]) -> list[str]:
+    return [r.text(names) for r in reasons]
+
+
+def _group_read(
+    people: dict[str, models.Attendee],
+    table: str,
+    members: Sequence[str],
+    score: float,
+    reasons: Sequence[Reason],
+    repeats: int,
+) -> GroupRead:
+    return GroupRead(
+        table=table,
+        members=[_member(people, m) for m in members],
+        score=score,
+        common_ground=_texts(reasons, _names(people)),
+        repeats=repeats,
+    )
+
+
+def round_read(
+    session: Session, event: models.Event, round_: models.Round, now: datetime
+) -> RoundRead:
+    people = _people(session, event)
+    return RoundRead(
+        index=round_.index,
+        clock=clock(event, round_, now),
+        groups=[
+            _group_read(
+                people, g.table, g.members, g.score, reasons_from_json(g.reasons), g.repeats
+            )
+            for g in round_.groups
+        ],
+        sitting_out=[_member(people, m) for m in round_.sitting_out],
+    )
+
+
+def rounds_read(session: Session, event: models.Event, now: datetime) -> list[RoundRead]:
+    return [round_read(session, event, r, now) for r in all_rounds(session, event)]
+
+
+def preview_read(session: Session, event: models.Event, drawn: Draw) -> Preview:
+    people = _people(session, event)
+    groups = drawn.outcome.round.groups
+    odd = [g for g in groups if len(g.members) != event.group_size]
+    total = sum(g.score for g in groups)
+    return Preview(
+        index=drawn.index,
+        groups=[
+            _group_read(people, g.table, g.members, g.score, g.reasons, g.repeats) for g in groups
+        ],
+        quality=Quality(
+            groups=len(groups),
+            mean_common_ground=round(total / len(groups), 3) if groups else 0.0,
+            groups_without_common_ground=sum(1 for g in groups if g.score <= 0),
+            repeats=sum(g.repeats for g in groups),
+            odd_group=[_member(people, m) for g in odd for m in g.members],
+            sitting_out=[_member(people, m) for m in drawn.outcome.round.sitting_out],
+        ),
+    )
+
+
+# ------------------------------------------------------------------ the attendee
+
+
+def _pair_reasons(
+    reasons: Iterable[Reason],
+    me: models.Attendee,
+    other: models.Attendee | None,
+    questions: list[dict[str, object]],
+) -> list[Reason]:
+    """Of a table's reasons, those that hold between `me` and `other`."""
+    if other is None:
+        return []
+    label_keys: dict[str, list[str]] = {}
+    for q in questions:
+        label_keys.setdefault(str(q["label"]), []).append(str(q["key"]))
+
+    def gave(person: models.Attendee, label: str, answer: str) -> bool:
+        wanted = normalise(answer)
+        return any(
+            normalise(a) == wanted
+            for key in label_keys.get(label, [])
+            for a in (person.answers or {}).get(key, [])
+        )
+
+    found = []
+    for reason in reasons:
+        if reason.kind == "offers":
+            if {reason.giver, reason.receiver} == {me.id, other.id}:
+                found.append(reason)
+        elif reason.kind == "shared":
+            if gave(me, reason.label, reason.answer) and gave(other, reason.label, reason.answer):
+                found.append(reason)
+        else:
+            found.append(reason)
+    return found
+
+
+def me_read(session: Session, event: models.Event, me: models.Attendee, now: datetime) -> MeRead:
+    people = _people(session, event)
+    names = {**_names(people), me.id: "You"}
+    rounds = all_rounds(session, event)
+    outgoing, incoming = attendee_service.interests_of(session, me)
+
+    my_round: MyRound | None = None
+    latest = rounds[-1] if rounds else None
+    if latest is not None:
+        state = clock_state(latest, now)
+        group = next((g for g in latest.groups if me.id in g.members), None)
+        partners = []
+        if group is not None:
+            reasons = reasons_from_json(group.reasons)
+            for other_id in group.members:
+                if other_id == me.id:
+                    continue
+                other = people.get(other_id)
+                member = _member(people, other_id)
+                partners.append(
+                    Partner(
+                        attendee_id=other_id,
+                        name=member.name,
+                        organisation=member.organisation,
+                        common_ground=_texts(
+                            _pair_reasons(reasons, me, other, event.questions), names
+                        ),
+                    )
+                )
+        my_round = MyRound(
+            index=latest.index,
+            of=event.rounds,
+            phase=state.phase,
+            phase_ends_at=state.phase_ends_at,
+            remaining_seconds=state.remaining_seconds,
+            server_time=now,
+            table=None if group is None else group.table,
+            partners=partners,
+            sitting_out=me.id in latest.sitting_out,
+        )
+
+    met: list[Met] = []
+    for round_ in rounds:
+        for group in round_.groups:
+            if me.id not in group.members:
+                continue
+            reasons = reasons_from_json(group.reasons)
+            for other_id in group.members:
+                if other_id == me.id or other_id not in people:
+                    continue
+                other = people[other_id]
+                met.append(
+                    Met(
+                        attendee_id=other_id,
+                        name=other.name,
+                        organisation=other.organisation,
+                        round=round_.index,
+                        table=group.table,
+                        common_ground=_texts(
+                            _pair_reasons(reasons, me, other, event.questions), names
+                        ),
+                        interested=other_id in outgoing,
+                    )
+                )
+    connections = [
+        Connection(
+            attendee_id=pid,
+            name=people[pid].name,
+            organisation=people[pid].organisation,
+            contact=attendee_service.shared_contact(people[pid]),
+        )
+        for pid in sorted(outgoing & incoming)
+        if pid in people
+    ]
+    c = counts(session, event)
+    return MeRead(
+        attendee=MeProfile(
+            id=me.id,
+            name=me.name,
+            organisation=me.organisation,
+            answers=me.answers or {},
+            contact=Contact.model_validate(me.contact or {}),
+            share=list(me.share),
+            presence=me.presence,  # type: ignore[arg-type]
+        ),
+        event=MyEvent(
+            id=event.id,
+            name=event.name,
+            status=event_service.status(session, event),
+            rounds=event.rounds,
+            joined=c.joined,
+            present=c.present,
+        ),
+        questions=[QuestionSpec.model_validate(q) for q in event.questions],
+        round=my_round,
+        next_round=None,
+        met=met,
+        connections=connections,
+        server_time=now,
+    )
+
+
+def met_ids(session: Session, event: models.Event, me: models.Attendee) -> set[str]:
+    return {
+        m
+        for r in all_rounds(session, event)
+        for g in r.groups
+        if me.id in g.members
+        for m in g.members
+        if m != me.id
+    }
+
+
+# ------------------------------------------------------------------ the projector
+
+
+def display_read(
+    session: Session, event: models.Event, now: datetime, *, public_url: str
+) -> DisplayRead:
+    people = _people(session, event)
+    rounds = all_rounds(session, event)
+    latest = rounds[-1] if rounds else None
+    rows: list[DisplayRow] = []
+    round_clock = None
+    if latest is not None:
+        round_clock = clock(event, latest, now)
+        if round_clock.phase != "ended":
+            for group in latest.groups:
+                for member in group.members:
+                    if member in people:
+                        rows.append(
+                            DisplayRow(
+                                name=people[member].name,
+                                table=group.table,
+                                partners=[
+                                    _member(people, m).name for m in group.members if m != member
+                                ],
+                            )
+                        )
+            rows.extend(
+                DisplayRow(name=people[m].name, table=None, partners=[])
+                for m in latest.sitting_out
+                if m in people
+            )
+            rows.sort(key=lambda row: (row.name.casefold(), row.table or ""))
+    conversations = sum(
+        len(g.members) * (len(g.members) - 1) // 2 for r in rounds for g in r.groups
+    )
+    interests = set(
+        session.execute(
+            select(models.Interest.from_id, models.Interest.to_id).where(
+                models.Interest.event_id == event.id
+            )
+        ).tuples()
+    )
+    mutual = sum(1 for a, b in interests if (b, a) in interests) // 2
+    return DisplayRead(
+        event_id=event.id,
+        name=event.name,
+        status=event_service.status(session, event),
+        joined=len(people),
+        join_code=event.join_code,
+        join_url=f"{public_url.rstrip('/')}/join/{event.join_code}",
+        round=round_clock,
+        rows=rows,
+        totals=DisplayTotals(conversations=conversations, connections=mutual),
+        server_time=now,
+    )
