@@ -390,13 +390,14 @@ def display_read(
     conversations = sum(
         len(g.members) * (len(g.members) - 1) // 2 for r in rounds for g in r.groups
     )
-    interests = set(
-        session.execute(
+    interests = {
+        (a, b)
+        for a, b in session.execute(
             select(models.Interest.from_id, models.Interest.to_id).where(
                 models.Interest.event_id == event.id
             )
-        ).tuples()
-    )
+        )
+    }
     mutual = sum(1 for a, b in interests if (b, a) in interests) // 2
     return DisplayRead(
         event_id=event.id,
