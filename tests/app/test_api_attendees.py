@@ -83,7 +83,7 @@ def test_join_rejects_bad_text_and_unknown_codes(client: TestClient) -> None:
 
 def test_names_are_nfkc_normalised(client: TestClient) -> None:
     event = create_event(client)
-    person = join(client, event, "Ｐｒｉｙａ")  # fullwidth letters
+    person = join(client, event, "\uff30\uff52\uff49\uff59\uff41")  # fullwidth "Priya"
     me = client.get("/api/v1/me", headers=person.auth).json()
     assert me["attendee"]["name"] == "Priya"
 

@@ -192,7 +192,7 @@ def test_already_know_splits_them_now_and_later(client: TestClient, clock: Froze
 
 
 def test_report_needs_a_running_round(client: TestClient) -> None:
-    event, people = _room(client, 2)
+    _event, people = _room(client, 2)
     response = client.post(
         "/api/v1/me/report", headers=people[0].auth, json={"kind": "partner_absent"}
     )

@@ -56,7 +56,7 @@ def test_organiser_routes_need_this_events_organiser_token(
 
 
 def test_organiser_cannot_touch_another_events_attendee(client: TestClient) -> None:
-    first, second, a, _ = _setup(client)
+    _first, second, a, _ = _setup(client)
     url = f"/api/v1/events/{second.id}/attendees/{a.id}"
     assert client.patch(url, headers=second.auth, json={"presence": "left"}).status_code == 404
     assert client.delete(url, headers=second.auth).status_code == 404
@@ -83,7 +83,7 @@ def test_attendee_routes_need_an_attendee_token(
 
 
 def test_attendee_sees_only_themselves_and_their_partners(client: TestClient) -> None:
-    first, _, a, b = _setup(client)
+    _first, _, a, b = _setup(client)
     me = client.get("/api/v1/me", headers=a.auth).json()
     assert me["attendee"]["id"] == a.id
     assert [p["attendee_id"] for p in me["round"]["partners"]] == [b.id]
@@ -93,7 +93,7 @@ def test_attendee_sees_only_themselves_and_their_partners(client: TestClient) ->
 
 
 def test_projector_key_reads_only_the_display(client: TestClient) -> None:
-    first, second, a, _ = _setup(client)
+    first, second, _a, _ = _setup(client)
     url = f"/api/v1/events/{first.id}/display"
     assert client.get(url).status_code == 401
     assert client.get(url, params={"key": second.projector_key}).status_code == 403
