@@ -13,7 +13,7 @@ from app import models
 from app.clock import Clock
 from app.config import Settings
 from app.db import Database
-from app.errors import DomainError, Forbidden, NotFound, Unauthorised
+from app.errors import Forbidden, NotFound, Unauthorised
 from app.ratelimit import RateLimits
 from app.realtime import Broker
 from app.services import attendees as attendee_service
@@ -74,7 +74,11 @@ def write_session(db: DatabaseDep, broker: BrokerDep) -> Iterator[Session]:
 # scope="function": the transaction ends before the response is sent, so a client that
 # got 201 and asks again at once sees what it created.
 ReadSession = Annotated[Session, Depends(read_session, scope="function")]
-WriteSession = Annotated[Session, Depends(write_session, scope="function")]
+# A write transaction starts in one worker thread and commits in another. Were every worker
+# thread waiting for the write lock, the holder could never get a thread to commit in: at
+# most WRITERS write requests hold a session at once; the others wait without a thread.
+WRITERS = 8
+WriteSession = Annotated[Session, Depends(write_session, scope="function", max_concurrency=WRITERS)]
 
 _bearer = HTTPBearer(auto_error=False, description="Organiser or attendee token")
 
@@ -163,5 +167,3 @@ OrganiserWrite = Annotated[models.Event, Depends(organiser_for_write)]
 AttendeeRead = Annotated[models.Attendee, Depends(attendee_for_read)]
 AttendeeWrite = Annotated[models.Attendee, Depends(attendee_for_write)]
 ProjectorEvent = Annotated[models.Event, Depends(projector_event)]
-
-__all__ = ["DomainError"]

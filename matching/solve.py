@@ -118,8 +118,8 @@ def _sparse_edges(
 ) -> tuple[Index, Index]:
     """The candidate pairs of a large room: each person's best partners by weight, and by
     weight less half the partner's own best (a dual estimate: partners in demand elsewhere
-    are less likely to be free). Measured: the exact optimum at 2000 people where plain top-60
-    lost 0.1%."""
+    are less likely to be free). Measured at 2000 people: within 0.003% of the exact
+    optimum, where plain top-60 lost 0.1%."""
     n = len(weights)
     # Ties are common (popular answers, empty profiles): broken at random (seeded), so that
     # people with equal options do not all keep the same few partners and crowd them out.

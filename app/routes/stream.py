@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
@@ -14,10 +14,11 @@ from pydantic import BaseModel
 from app import models
 from app.clock import Clock
 from app.db import Database
-from app.deps import ClientDep, EventId, LimitsDep, TokenDep
+from app.deps import ClientDep, DatabaseDep, EventId, LimitsDep, TokenDep
 from app.errors import Forbidden, NotFound, Unauthorised
 from app.ratelimit import RateLimits
 from app.realtime import Broker
+from app.routes import api
 from app.schemas import ConsoleState
 from app.services import attendees as attendee_service
 from app.services import events as event_service
@@ -58,20 +59,56 @@ def _parts(request: Request) -> tuple[Database, Clock, str]:
     return request.app.state.db, request.app.state.clock, request.app.state.settings.public_url
 
 
-@router.get("/me/stream", response_class=EventSourceResponse)
-async def me_stream(
-    request: Request, token: TokenDep, limits: LimitsDep, client: ClientDep
-) -> AsyncIterable[ServerSentEvent]:
-    """Your state (as GET /me) now and after every change of the event; heartbeats between."""
-    db, clock, _ = _parts(request)
+# Who may stream is settled in dependencies, before the response starts (an error inside
+# the stream could no longer change its status). They hold no session for the stream's life.
 
+
+def _stream_attendee(
+    db: DatabaseDep, token: TokenDep, limits: LimitsDep, client: ClientDep
+) -> tuple[str, str]:
     def who() -> str:
         with db.reading() as session:
             attendee = attendee_service.attendee_by_token(session, token)
             return f"{attendee.event_id}:{attendee.id}"
 
-    found = await run_in_threadpool(_guarded_lookup, limits, client, who)
-    event_id, attendee_id = found.split(":")
+    event_id, attendee_id = _guarded_lookup(limits, client, who).split(":")
+    return event_id, attendee_id
+
+
+def _stream_projector(
+    db: DatabaseDep,
+    event_id: EventId,
+    limits: LimitsDep,
+    client: ClientDep,
+    key: Annotated[str | None, Query(max_length=64)] = None,
+) -> str:
+    def check() -> str:
+        with db.reading() as session:
+            return event_service.projector_event(session, event_id, key).id
+
+    return _guarded_lookup(limits, client, check)
+
+
+def _stream_organiser(
+    db: DatabaseDep, event_id: EventId, token: TokenDep, limits: LimitsDep, client: ClientDep
+) -> tuple[str, str]:
+    def check() -> str:
+        with db.reading() as session:
+            return event_service.organiser_event(session, event_id, token).id
+
+    return _guarded_lookup(limits, client, check), token or ""
+
+
+STREAM_ERRORS = api.errors(401, 403, 404, 429)
+
+
+@router.get("/me/stream", response_class=EventSourceResponse, responses=STREAM_ERRORS)
+async def me_stream(
+    request: Request, who: Annotated[tuple[str, str], Depends(_stream_attendee)]
+) -> AsyncIterable[ServerSentEvent]:
+    """Your state (as GET /me) now and after every change of the event; heartbeats between."""
+    db, clock, _ = _parts(request)
+    event_id, attendee_id = who
 
     def read() -> BaseModel:
         with db.reading() as session:
@@ -85,22 +122,16 @@ async def me_stream(
         yield item
 
 
-@router.get("/events/{event_id}/display/stream", response_class=EventSourceResponse)
+@router.get(
+    "/events/{event_id}/display/stream",
+    response_class=EventSourceResponse,
+    responses=STREAM_ERRORS,
+)
 async def display_stream(
-    request: Request,
-    event_id: EventId,
-    limits: LimitsDep,
-    client: ClientDep,
-    key: Annotated[str | None, Query(max_length=64)] = None,
+    request: Request, event_id: Annotated[str, Depends(_stream_projector)]
 ) -> AsyncIterable[ServerSentEvent]:
     """The projector's state (as GET /display) now and after every change."""
     db, clock, public_url = _parts(request)
-
-    def check() -> str:
-        with db.reading() as session:
-            return event_service.projector_event(session, event_id, key).id
-
-    await run_in_threadpool(_guarded_lookup, limits, client, check)
 
     def read() -> BaseModel:
         with db.reading() as session:
@@ -111,19 +142,15 @@ async def display_stream(
         yield item
 
 
-@router.get("/events/{event_id}/stream", response_class=EventSourceResponse)
+@router.get(
+    "/events/{event_id}/stream", response_class=EventSourceResponse, responses=STREAM_ERRORS
+)
 async def console_stream(
-    request: Request, event_id: EventId, token: TokenDep, limits: LimitsDep, client: ClientDep
+    request: Request, organiser: Annotated[tuple[str, str], Depends(_stream_organiser)]
 ) -> AsyncIterable[ServerSentEvent]:
     """The organiser console's state: the event, the roster and the current round."""
     db, clock, public_url = _parts(request)
-
-    def check() -> str:
-        with db.reading() as session:
-            return event_service.organiser_event(session, event_id, token).id
-
-    await run_in_threadpool(_guarded_lookup, limits, client, check)
-    assert token is not None
+    event_id, token = organiser
 
     def read() -> BaseModel:
         with db.reading() as session:
