@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -94,6 +94,20 @@ def bearer_token(
 
 
 TokenDep = Annotated[str | None, Depends(bearer_token)]
+
+
+def optional_bearer(
+    authorization: Annotated[
+        str | None, Header(max_length=300, description="Bearer <admin token>, if configured")
+    ] = None,
+) -> str | None:
+    """A bearer token that only some servers ask for (the admin token)."""
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return None
+
+
+AdminTokenDep = Annotated[str | None, Depends(optional_bearer)]
 EventId = Annotated[str, Path(min_length=1, max_length=16)]
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -142,9 +143,13 @@ def create_app(
         return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            # Starlette names only the first route's methods; list every method of the path.
+            headers["Allow"] = ", ".join(_methods(app, request.url.path))
         return JSONResponse(
-            {"detail": error.detail}, status_code=error.status_code, headers=error.headers
+            {"detail": error.detail}, status_code=error.status_code, headers=headers
         )
 
     @app.middleware("http")
@@ -171,6 +176,14 @@ def create_app(
     app.include_router(api.router)
     app.include_router(stream.router)
     return app
+
+
+def _methods(app: FastAPI, path: str) -> list[str]:
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, APIRoute) and route.path_regex.match(path):
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 async def _tick_forever(app: FastAPI) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
 
 from app.deps import (
+    AdminTokenDep,
     AttendeeRead,
     AttendeeWrite,
     ClientDep,
@@ -60,7 +62,7 @@ AttendeeId = Annotated[str, Path(min_length=1, max_length=16)]
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route really returns."""
     described = {
-        400: "Bad request",
+        400: "The body could not be parsed (not UTF-8 JSON)",
         401: "No or unknown token",
         403: "The token does not grant this",
         404: "Not found",
@@ -71,7 +73,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     }
     return {
         code: {"model": ErrorDetail, "description": described[code]}
-        for code in sorted({*codes, 413, 422})
+        for code in sorted({*codes, 400, 413, 422})
     }
 
 
@@ -93,14 +95,12 @@ def create_event(
     session: WriteSession,
     clock: ClockDep,
     settings: SettingsDep,
-    token: TokenDep,
+    token: AdminTokenDep,
 ) -> EventCreated:
     """Create an event; the organiser token and projector key are shown only here."""
     if settings.admin_token is not None:
         if not token:
             raise Unauthorised("this server needs its admin token to create events")
-        import hmac
-
         if not hmac.compare_digest(token, settings.admin_token):
             raise Forbidden("not the admin token of this server")
     event, organiser_token, projector_key = event_service.create_event(

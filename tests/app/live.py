@@ -35,6 +35,7 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -48,6 +49,7 @@ class Server:
             "COMMONGROUND_PUBLIC_URL": self.url,
             "COMMONGROUND_HEARTBEAT_SECONDS": "0.5",
             "COMMONGROUND_TICK_SECONDS": "0.2",
+            **self.env,
         }
         self.log = self.data_dir / f"server-{self.port}.log"
         with self.log.open("ab") as log:
