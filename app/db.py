@@ -7,10 +7,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.realtime import CHANNEL
 
 _WRITE = "commonground_write"
 
@@ -50,11 +51,23 @@ def create_database(settings: Settings) -> Database:
     else:
         engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     writer = engine.execution_options(**{_WRITE: True})
-    return Database(
-        engine=engine,
-        read=sessionmaker(engine, expire_on_commit=False),
-        write=sessionmaker(writer, expire_on_commit=False),
-    )
+    write = sessionmaker(writer, expire_on_commit=False)
+    if not settings.is_sqlite:
+        _notify_on_commit(write)
+    return Database(engine=engine, read=sessionmaker(engine, expire_on_commit=False), write=write)
+
+
+def _notify_on_commit(factory: sessionmaker[Session]) -> None:
+    """On PostgreSQL, a write that changed events sends NOTIFY in its own transaction: every
+    worker's LISTEN hears of it exactly when (and only if) it commits."""
+
+    @event.listens_for(factory, "before_commit")
+    def _notify(session: Session) -> None:
+        for event_id in sorted(session.info.get("changed_events", ())):
+            session.execute(
+                text("SELECT pg_notify(:channel, :event_id)"),
+                {"channel": CHANNEL, "event_id": event_id},
+            )
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

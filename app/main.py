@@ -17,13 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import logs
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
 from app.db import Database, create_database
 from app.errors import DomainError
 from app.migrate import upgrade
 from app.ratelimit import RateLimits
-from app.realtime import Broker
+from app.realtime import Broker, PostgresBroker, libpq_url
 from app.routes import api, stream
 from app.schemas import Health
 from app.services import events as event_service
@@ -99,9 +100,12 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.install()
         db = create_database(settings)
         await run_in_threadpool(upgrade, db.engine)
-        broker = Broker()
+        broker = (
+            Broker() if settings.is_sqlite else PostgresBroker(libpq_url(settings.sqlalchemy_url))
+        )
         broker.bind(asyncio.get_running_loop())
         await broker.start()
         app.state.db = db

@@ -73,3 +73,51 @@ class Broker:
 
     async def stop(self) -> None:
         """Stop it."""
+
+
+class PostgresBroker(Broker):
+    """Wakes streams on every worker and replica: writes NOTIFY inside their transaction
+    (delivered on commit), and one LISTEN connection per process delivers locally."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._url = url
+        self._task: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+
+    def publish(self, event_ids: Iterable[str]) -> None:
+        """Nothing to do here: the NOTIFY sent on commit comes back through LISTEN."""
+
+    async def start(self) -> None:
+        self.bind(asyncio.get_running_loop())
+        self._task = asyncio.create_task(self._listen_forever())
+        await asyncio.wait_for(self._listening.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _listen_forever(self) -> None:
+        import psycopg
+
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True
+                ) as connection:
+                    await connection.execute(f"LISTEN {CHANNEL}")
+                    self._listening.set()
+                    # After a reconnect, wake everyone: notifications may have been missed.
+                    self._deliver(list(self._subscribers))
+                    async for notification in connection.notifies():
+                        self._deliver([notification.payload])
+            except psycopg.OperationalError:
+                logger.warning("lost the LISTEN connection; reconnecting in 1 s")
+                await asyncio.sleep(1)
+
+
+def libpq_url(sqlalchemy_url: str) -> str:
+    """The URL psycopg takes, from SQLAlchemy's (which names the driver)."""
+    return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)

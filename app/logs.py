@@ -1,0 +1,31 @@
+"""Keep secrets out of logs: personal links carry tokens and projector keys in their query."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_SECRET_QUERY = re.compile(r"(?i)\b(token|key)=[^&\s\"]+")
+
+
+def redact(text: str) -> str:
+    return _SECRET_QUERY.sub(r"\1=[redacted]", text)
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites `token=...` and `key=...` in a record's message and arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def install() -> None:
+    """Add the filter to uvicorn's access and error logs (once)."""
+    for name in ("uvicorn.access", "uvicorn.error", "commonground"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
