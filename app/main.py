@@ -146,6 +146,12 @@ def create_app(
         ]
         return JSONResponse({"detail": detail}, status_code=422)
 
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, error: Exception) -> JSONResponse:
+        # A bug, not bad input: logged in full, answered as JSON without internals.
+        logger.error("unhandled error", exc_info=error)
+        return JSONResponse({"detail": "internal error; nothing was changed"}, status_code=500)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         headers = dict(error.headers or {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.clock import FrozenClock
@@ -216,3 +217,37 @@ def test_display_is_public_state_without_contacts(client: TestClient, clock: Fro
     assert during["round"]["server_time"] == "2026-06-01T18:00:05Z"
     assert during["totals"]["conversations"] == 3
     assert "example.org" not in str(during)
+
+
+def test_a_failing_matcher_writes_nothing(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event, _ = _room(client, 4)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("matcher exploded")
+
+    monkeypatch.setattr("app.services.rounds.solve_round", broken)
+    # Shares the running app; answers a server error as a response instead of raising it.
+    quiet = TestClient(client.app, raise_server_exceptions=False)
+    response = quiet.post(
+        f"/api/v1/events/{event.id}/rounds", headers=event.auth, json={"expected_index": 1}
+    )
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error; nothing was changed"}
+    assert client.get(f"/api/v1/events/{event.id}/rounds", headers=event.auth).json() == []
+    monkeypatch.undo()
+    assert start_round(client, event, 1)["index"] == 1
+
+
+def test_late_arrivals_join_from_the_next_round(client: TestClient, clock: FrozenClock) -> None:
+    event, people = _room(client, 4)
+    start_round(client, event, 1)
+    late = join(client, event, "Late Comer")
+    me = client.get("/api/v1/me", headers=late.auth).json()
+    assert me["round"]["table"] is None
+    clock.advance(60)
+    second = start_round(client, event, 2)
+    placed = {m["attendee_id"] for g in second["groups"] for m in g["members"]}
+    assert late.id in placed
+    assert placed == {p.id for p in people} | {late.id}
