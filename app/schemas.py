@@ -444,3 +444,46 @@ class Health(BaseModel):
 
 class ErrorDetail(BaseModel):
     detail: str | list[dict[str, object]]
+
+
+# ------------------------------------------------------------------ exports
+
+
+class ExportPerson(BaseModel):
+    id: str
+    name: str
+    organisation: str
+
+
+class ExportContact(BaseModel):
+    email: str | None = None
+    phone: str | None = None
+    url: str | None = None
+
+
+class ExportConnection(ExportPerson):
+    contact: ExportContact
+
+
+class Meeting(BaseModel):
+    round: int
+    table: str
+    people: list[ExportPerson]
+    common_ground: list[str]
+    asked_to_stay_in_touch: list[bool]
+    connection: bool
+
+
+class DirectoryEntry(ExportPerson):
+    connections: list[ExportConnection]
+
+
+class ExportEvent(BaseModel):
+    id: str
+    name: str
+
+
+class ConnectionsExport(BaseModel):
+    event: ExportEvent
+    meetings: list[Meeting]
+    people: list[DirectoryEntry]

@@ -29,6 +29,7 @@ from app.schemas import (
 from app.schemas import (
     AttendeeUpdate,
     ClockRequest,
+    ConnectionsExport,
     DisplayRead,
     ErrorDetail,
     EventCreate,
@@ -51,8 +52,8 @@ from app.schemas import (
 from app.security import normalise_join_code
 from app.services import attendees as attendee_service
 from app.services import events as event_service
+from app.services import exports, views
 from app.services import rounds as round_service
-from app.services import views
 
 router = APIRouter(prefix="/api/v1")
 
@@ -362,3 +363,55 @@ def display(
 ) -> DisplayRead:
     """The public room state for the projector: no contact details, no answers."""
     return views.display_read(session, event, clock.now(), public_url=settings.public_url)
+
+
+# ------------------------------------------------------------------ after the event
+
+
+@router.get(
+    "/events/{event_id}/export/connections.csv",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "One row per meeting"},
+        **ORGANISER,
+    },
+    tags=["exports"],
+)
+def export_connections_csv(event: OrganiserRead, session: ReadSession) -> Response:
+    """Who met whom, their common ground, who asked to stay in touch; contacts only on
+    connections, as consented. Safe to open in a spreadsheet (UTF-8 with BOM)."""
+    return Response(
+        exports.connections_csv(session, event),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="connections-{event.id}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/events/{event_id}/export/connections.json", responses=ORGANISER, tags=["exports"])
+def export_connections_json(
+    event: OrganiserRead, session: ReadSession, response: Response
+) -> ConnectionsExport:
+    """The same as the CSV, as JSON: every meeting, and per person their connections."""
+    response.headers["Cache-Control"] = "no-store"
+    return ConnectionsExport.model_validate(exports.connections_document(session, event))
+
+
+@router.get(
+    "/me/connections.vcf",
+    response_class=Response,
+    responses={200: {"content": {"text/vcard": {}}, "description": "vCard 3.0"}, **ATTENDEE},
+    tags=["me"],
+)
+def my_connections_vcf(me: AttendeeRead, session: ReadSession) -> Response:
+    """Your mutual connections as vCards, with the details each consented to share."""
+    return Response(
+        exports.connections_vcf(session, me),
+        media_type="text/vcard; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="connections.vcf"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -208,7 +208,7 @@ def preview_read(session: Session, event: models.Event, drawn: Draw) -> Preview:
 # ------------------------------------------------------------------ the attendee
 
 
-def _pair_reasons(
+def pair_reasons(
     reasons: Iterable[Reason],
     me: models.Attendee,
     other: models.Attendee | None,
@@ -267,7 +267,7 @@ def me_read(session: Session, event: models.Event, me: models.Attendee, now: dat
                         name=member.name,
                         organisation=member.organisation,
                         common_ground=_texts(
-                            _pair_reasons(reasons, me, other, event.questions), names
+                            pair_reasons(reasons, me, other, event.questions), names
                         ),
                     )
                 )
@@ -301,7 +301,7 @@ def me_read(session: Session, event: models.Event, me: models.Attendee, now: dat
                         round=round_.index,
                         table=group.table,
                         common_ground=_texts(
-                            _pair_reasons(reasons, me, other, event.questions), names
+                            pair_reasons(reasons, me, other, event.questions), names
                         ),
                         interested=other_id in outgoing,
                     )

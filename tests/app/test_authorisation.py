@@ -33,6 +33,8 @@ ORGANISER_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/v1/events/{id}/rounds/preview", None),
     ("POST", "/api/v1/events/{id}/rounds", {"expected_index": 2}),
     ("POST", "/api/v1/events/{id}/clock", {"action": "pause"}),
+    ("GET", "/api/v1/events/{id}/export/connections.csv", None),
+    ("GET", "/api/v1/events/{id}/export/connections.json", None),
 ]
 
 
@@ -68,6 +70,7 @@ ATTENDEE_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/api/v1/me/presence", {"state": "present"}),
     ("POST", "/api/v1/me/interest", {"attendee_id": "someone"}),
     ("POST", "/api/v1/me/report", {"kind": "partner_absent"}),
+    ("GET", "/api/v1/me/connections.vcf", None),
     ("DELETE", "/api/v1/me", None),
 ]
 

@@ -29,10 +29,12 @@ class World:
     organiser: str
     attendee: str
     partner_id: str
+    # Generated PATCHes may shorten or finish the main event: fresh people join this one.
+    spare_code: str
 
     def fresh_attendee(self) -> tuple[str, str]:
         response = httpx.post(
-            f"{self.server.url}/api/v1/join/{self.join_code}", json={"name": "Fresh"}
+            f"{self.server.url}/api/v1/join/{self.spare_code}", json={"name": "Fresh"}
         )
         response.raise_for_status()
         body = response.json()
@@ -45,7 +47,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     server = Server(
         data_dir=data,
         database_url=f"sqlite:///{data / 'api.db'}",
-        env={"COMMONGROUND_FAILED_AUTH_PER_MINUTE": "1000000"},
+        env={
+            "COMMONGROUND_FAILED_AUTH_PER_MINUTE": "1000000",
+            "COMMONGROUND_JOIN_RATE_PER_MINUTE": "1000000",
+        },
     )
     server.start()
     try:
@@ -64,6 +69,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             headers={"Authorization": f"Bearer {event['organiser_token']}"},
             json={"expected_index": 1},
         ).raise_for_status()
+        spare = httpx.post(f"{server.url}/api/v1/events", json={"name": "Spare"}).json()
         yield World(
             server=server,
             event_id=event["id"],
@@ -71,6 +77,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             organiser=event["organiser_token"],
             attendee=people[0]["token"],
             partner_id=people[1]["attendee_id"],
+            spare_code=spare["join_code"],
         )
     finally:
         server.stop()

@@ -1,0 +1,193 @@
+"""After the event: who met whom (CSV and JSON for the organiser), vCards for attendees.
+
+Contact details travel only along a mutual connection, and only the fields each person
+consents to share as they stand at export time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import vobject
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import models
+from app.services import attendees as attendee_service
+from app.services.rounds import all_rounds, reasons_from_json
+from app.services.views import GONE, pair_reasons
+
+# A spreadsheet runs a cell that starts with one of these as a formula.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+CONTACT_FIELDS = ("email", "phone", "url")
+
+
+def safe_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: a leading formula trigger gets a quote before it."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+@dataclass(frozen=True)
+class _Person:
+    id: str
+    name: str
+    organisation: str
+    contact: dict[str, str]
+
+
+def _people(session: Session, event: models.Event) -> dict[str, models.Attendee]:
+    return {
+        a.id: a
+        for a in session.scalars(
+            select(models.Attendee).where(models.Attendee.event_id == event.id)
+        )
+    }
+
+
+def _interests(session: Session, event: models.Event) -> set[tuple[str, str]]:
+    return {
+        (a, b)
+        for a, b in session.execute(
+            select(models.Interest.from_id, models.Interest.to_id).where(
+                models.Interest.event_id == event.id
+            )
+        )
+    }
+
+
+def connections_document(session: Session, event: models.Event) -> dict[str, Any]:
+    """Every meeting, and per person their connections with the contacts they may see."""
+    people = _people(session, event)
+    asked = _interests(session, event)
+    names = {pid: p.name for pid, p in people.items()}
+
+    def person(pid: str) -> dict[str, str]:
+        found = people.get(pid)
+        if found is None:
+            return {"id": "", "name": GONE, "organisation": ""}
+        return {"id": pid, "name": found.name, "organisation": found.organisation}
+
+    meetings: list[dict[str, Any]] = []
+    for round_ in all_rounds(session, event):
+        for group in round_.groups:
+            reasons = reasons_from_json(group.reasons)
+            members = list(group.members)
+            for i, a in enumerate(members):
+                for b in members[i + 1 :]:
+                    first, second = people.get(a), people.get(b)
+                    common: list[str] = []
+                    if first is not None and second is not None:
+                        found = pair_reasons(reasons, first, second, event.questions)
+                        common = [r.text(names) for r in found]
+                    a_asked, b_asked = (a, b) in asked, (b, a) in asked
+                    meetings.append(
+                        {
+                            "round": round_.index,
+                            "table": group.table,
+                            "people": [person(a), person(b)],
+                            "common_ground": common,
+                            "asked_to_stay_in_touch": [a_asked, b_asked],
+                            "connection": a_asked and b_asked,
+                        }
+                    )
+    directory = []
+    for pid in sorted(people, key=lambda p: people[p].name.casefold()):
+        mutual = sorted(
+            (b for (a, b) in asked if a == pid and (b, pid) in asked and b in people),
+            key=lambda other: people[other].name.casefold(),
+        )
+        directory.append(
+            {
+                **person(pid),
+                "connections": [
+                    {**person(other), "contact": shared(people[other])} for other in mutual
+                ],
+            }
+        )
+    return {
+        "event": {"id": event.id, "name": event.name},
+        "meetings": meetings,
+        "people": directory,
+    }
+
+
+def shared(attendee: models.Attendee) -> dict[str, str]:
+    contact = attendee_service.shared_contact(attendee)
+    return {k: v for k, v in contact.model_dump().items() if v}
+
+
+CSV_COLUMNS = (
+    "round",
+    "table",
+    "person_a",
+    "organisation_a",
+    "person_b",
+    "organisation_b",
+    "common_ground",
+    "a_asked_to_stay_in_touch",
+    "b_asked_to_stay_in_touch",
+    "connection",
+    *(f"a_{field}" for field in CONTACT_FIELDS),
+    *(f"b_{field}" for field in CONTACT_FIELDS),
+)
+
+
+def connections_csv(session: Session, event: models.Event) -> bytes:
+    """One row per meeting; contacts only on connections. UTF-8 with a BOM for spreadsheets."""
+    document = connections_document(session, event)
+    people = _people(session, event)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for meeting in document["meetings"]:
+        a, b = meeting["people"]
+        contacts: list[str] = []
+        for who in (a, b):
+            found = people.get(who["id"]) if meeting["connection"] else None
+            given = shared(found) if found is not None else {}
+            contacts.extend(given.get(field, "") for field in CONTACT_FIELDS)
+        row = [
+            meeting["round"],
+            meeting["table"],
+            a["name"],
+            a["organisation"],
+            b["name"],
+            b["organisation"],
+            "; ".join(meeting["common_ground"]),
+            "yes" if meeting["asked_to_stay_in_touch"][0] else "no",
+            "yes" if meeting["asked_to_stay_in_touch"][1] else "no",
+            "yes" if meeting["connection"] else "no",
+            *contacts,
+        ]
+        writer.writerow([safe_cell(cell) for cell in row])
+    return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
+
+
+def connections_vcf(session: Session, me: models.Attendee) -> bytes:
+    """vCard 3.0, one card per mutual connection, with the fields they consented to share."""
+    outgoing, incoming = attendee_service.interests_of(session, me)
+    cards: list[str] = []
+    for pid in sorted(outgoing & incoming):
+        other = session.get(models.Attendee, pid)
+        if other is None:
+            continue
+        card = vobject.vCard()
+        card.add("fn").value = other.name
+        card.add("n").value = vobject.vcard.Name(family="", given=other.name)
+        if other.organisation:
+            card.add("org").value = [other.organisation]
+        contact = shared(other)
+        if "email" in contact:
+            email = card.add("email")
+            email.value = contact["email"]
+            email.type_param = "INTERNET"
+        if "phone" in contact:
+            card.add("tel").value = contact["phone"]
+        if "url" in contact:
+            card.add("url").value = contact["url"]
+        cards.append(card.serialize())
+    return "".join(cards).encode("utf-8")
