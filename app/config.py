@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     # How often the clock checks for rounds to advance on their own.
     tick_seconds: float = 1.0
     max_body_bytes: int = 256 * 1024
+    # Guest-list uploads.
+    max_upload_bytes: int = 5 * 1024 * 1024
 
     @field_validator("admin_token")
     @classmethod

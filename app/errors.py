@@ -6,7 +6,7 @@ from __future__ import annotations
 class DomainError(Exception):
     status_code = 400
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str | list[dict[str, object]]) -> None:
         super().__init__(detail)
         self.detail = detail
 
@@ -33,3 +33,10 @@ class Invalid(DomainError):
 
 class TooMany(DomainError):
     status_code = 429
+
+
+class RowErrors(Invalid):
+    """Bad rows of an uploaded file: each with its line number, field and reason."""
+
+    def __init__(self, rows: list[dict[str, object]]) -> None:
+        super().__init__(rows)

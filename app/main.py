@@ -49,21 +49,24 @@ SECURITY_HEADERS = {
 class BodyLimit:
     """Refuse request bodies over `max_bytes` with 413, whether or not they say their length."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default = max_bytes
+        # Guest lists are files: a larger allowance on the import route only.
+        self.upload_bytes = upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.upload_bytes if scope["path"].endswith("/import") else self.default
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = self.max_bytes + 1
-                if declared > self.max_bytes:
+                    declared = limit + 1
+                if declared > limit:
                     await _too_large(scope, receive, send)
                     return
         seen = 0
@@ -73,7 +76,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise _BodyTooLarge
             return message
 
@@ -173,7 +176,9 @@ def create_app(
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.max_upload_bytes
+    )
 
     @app.get("/healthz", tags=["health"], responses={503: {"description": "Database down"}})
     def healthz(request: Request) -> Health:

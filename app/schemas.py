@@ -487,3 +487,23 @@ class ConnectionsExport(BaseModel):
     event: ExportEvent
     meetings: list[Meeting]
     people: list[DirectoryEntry]
+
+
+# ------------------------------------------------------------------ guest-list import
+
+
+class ImportedAttendee(BaseModel):
+    attendee_id: str
+    name: str
+    token: str
+    link: str
+
+
+class ImportResult(BaseModel):
+    columns: list[str]
+    # What each column was read as: name, first_name, last_name, email, organisation,
+    # phone, url, answers:<question key>, or ignore.
+    mapping: dict[str, str]
+    rows: int
+    dry_run: bool
+    attendees: list[ImportedAttendee]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from app.deps import (
     AdminTokenDep,
@@ -22,7 +22,7 @@ from app.deps import (
     TokenDep,
     WriteSession,
 )
-from app.errors import Forbidden, NotFound, Unauthorised
+from app.errors import Forbidden, NotFound, RowErrors, Unauthorised
 from app.schemas import (
     AttendeeRead as AttendeeOut,
 )
@@ -36,6 +36,8 @@ from app.schemas import (
     EventCreated,
     EventRead,
     EventUpdate,
+    ImportedAttendee,
+    ImportResult,
     InterestRequest,
     Joined,
     JoinRequest,
@@ -52,7 +54,7 @@ from app.schemas import (
 from app.security import normalise_join_code
 from app.services import attendees as attendee_service
 from app.services import events as event_service
-from app.services import exports, views
+from app.services import exports, imports, views
 from app.services import rounds as round_service
 
 router = APIRouter(prefix="/api/v1")
@@ -199,6 +201,56 @@ def remove_attendee(
     attendee = attendee_service.organiser_attendee(session, event, attendee_id)
     attendee_service.remove(session=session, event=event, attendee=attendee)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/events/{event_id}/attendees/import",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": ImportResult, "description": "Dry run"},
+        **errors(401, 403, 404, 409, 429),
+    },
+    tags=["attendees"],
+)
+def import_attendees(
+    data: Annotated[bytes, Body(media_type="text/csv", description="The guest list (CSV)")],
+    event: OrganiserWrite,
+    session: WriteSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    response: Response,
+    mapping: Annotated[
+        str | None,
+        Query(max_length=4000, description='JSON corrections, e.g. {"Firma": "organisation"}'),
+    ] = None,
+    dry_run: bool = False,
+) -> ImportResult:
+    """Import a guest list: UTF-8 (with or without BOM), comma or semicolon separated;
+    Eventbrite, Luma and pretix column names are recognised. Every row is checked first: a
+    file with a bad row imports nothing (422, each bad row with its line and reason)."""
+    plan = imports.read(data, event, imports.parse_corrections(mapping))
+    result = ImportResult(
+        columns=plan.columns,
+        mapping=plan.mapping,
+        rows=len(plan.rows),
+        dry_run=dry_run,
+        attendees=[],
+    )
+    if dry_run:
+        if plan.errors:
+            raise RowErrors(plan.errors)
+        response.status_code = status.HTTP_200_OK
+        return result
+    for item in imports.save(session=session, event=event, plan=plan, now=clock.now()):
+        result.attendees.append(
+            ImportedAttendee(
+                attendee_id=item.attendee.id,
+                name=item.attendee.name,
+                token=item.token,
+                link=views.me_link(settings.public_url, item.token),
+            )
+        )
+    return result
 
 
 # ------------------------------------------------------------------ joining

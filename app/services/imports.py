@@ -1,0 +1,215 @@
+"""Bringing a guest list in: CSV from Eventbrite, Luma, pretix or a spreadsheet.
+
+Every row is checked first; a file with any bad row imports nothing and says which rows
+and why. Columns are recognised by their usual names, and the organiser can correct it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from app import models
+from app.errors import Invalid, RowErrors
+from app.schemas import JoinRequest
+from app.services import attendees as attendee_service
+from matching.scoring import normalise
+
+MAX_ROWS = 5000
+
+# Usual column names (normalised) of Eventbrite, Luma, pretix and plain spreadsheets.
+KNOWN_COLUMNS: dict[str, str] = {
+    "name": "name",
+    "full name": "name",
+    "attendee name": "name",  # pretix
+    "first name": "first_name",  # Eventbrite, Luma (first_name)
+    "first_name": "first_name",
+    "given name": "first_name",
+    "attendee name: given name": "first_name",  # pretix
+    "last name": "last_name",
+    "last_name": "last_name",
+    "surname": "last_name",
+    "family name": "last_name",
+    "attendee name: family name": "last_name",  # pretix
+    "email": "email",
+    "e-mail": "email",  # pretix
+    "email address": "email",
+    "attendee email": "email",
+    "organisation": "organisation",
+    "organization": "organisation",
+    "company": "organisation",  # Eventbrite, pretix
+    "company name": "organisation",
+    "affiliation": "organisation",
+    "phone": "phone",
+    "phone number": "phone",  # pretix
+    "phone_number": "phone",  # Luma
+    "cell phone": "phone",  # Eventbrite
+    "website": "url",
+    "url": "url",
+    "linkedin": "url",
+}
+FIELDS = ("name", "first_name", "last_name", "email", "organisation", "phone", "url", "ignore")
+
+
+@dataclass
+class ImportPlan:
+    columns: list[str]
+    mapping: dict[str, str]
+    rows: list[JoinRequest] = field(default_factory=list)
+    errors: list[dict[str, object]] = field(default_factory=list)
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Invalid("the file is not UTF-8 text (save it as CSV UTF-8)") from None
+
+
+def detect_mapping(columns: list[str], event: models.Event) -> dict[str, str]:
+    """What each column holds: a contact field, a question's answers, or nothing."""
+    questions = {}
+    for q in event.questions:
+        questions[normalise(str(q["key"]))] = f"answers:{q['key']}"
+        questions[normalise(str(q["label"]))] = f"answers:{q['key']}"
+    mapping: dict[str, str] = {}
+    for column in columns:
+        key = " ".join(column.strip().casefold().split())
+        mapping[column] = KNOWN_COLUMNS.get(key) or questions.get(normalise(column), "ignore")
+    return mapping
+
+
+def _check_mapping(mapping: Mapping[str, str], columns: list[str], event: models.Event) -> None:
+    keys = {str(q["key"]) for q in event.questions}
+    for column, target in mapping.items():
+        if column not in columns:
+            raise Invalid(f"mapping: the file has no column {column!r}")
+        if target.startswith("answers:"):
+            if target.removeprefix("answers:") not in keys:
+                raise Invalid(f"mapping: {column!r} names unknown question {target!r}")
+        elif target not in FIELDS:
+            raise Invalid(
+                f"mapping: {column!r} maps to {target!r}; use one of "
+                f"{', '.join(FIELDS)} or answers:<question key>"
+            )
+    targets = set(mapping.values())
+    if "name" not in targets and "first_name" not in targets:
+        raise Invalid("mapping: no column holds the name (name, or first and last name)")
+
+
+def parse_corrections(text: str | None) -> dict[str, str]:
+    """The organiser's corrections to the detected mapping, as a JSON object."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise Invalid("mapping: not valid JSON") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise Invalid("mapping: expected a JSON object of column names to fields")
+    return value
+
+
+def _split(cell: str) -> list[str]:
+    separator = ";" if ";" in cell else ","
+    return [part.strip() for part in cell.split(separator) if part.strip()]
+
+
+def read(
+    raw: bytes, event: models.Event, corrections: Mapping[str, str] | None = None
+) -> ImportPlan:
+    """Parse and check every row; nothing is saved here."""
+    text = _decode(raw)
+    first_line = text.split("\n", 1)[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        columns = [c.strip() for c in next(reader)]
+    except StopIteration:
+        raise Invalid("the file is empty") from None
+    except csv.Error as error:
+        raise Invalid(f"line 1: not CSV ({error})") from None
+    if not any(columns):
+        raise Invalid("the file is empty: the first line should name the columns")
+    if len(set(columns)) != len(columns):
+        raise Invalid("line 1: two columns have the same name")
+    mapping = {**detect_mapping(columns, event), **(corrections or {})}
+    _check_mapping(mapping, columns, event)
+    plan = ImportPlan(columns=columns, mapping=mapping)
+    try:
+        for line, cells in enumerate(reader, start=2):
+            if not any(c.strip() for c in cells):
+                continue
+            if len(plan.rows) + len(plan.errors) >= MAX_ROWS:
+                raise Invalid(f"the file has more than {MAX_ROWS} rows")
+            _row(plan, line, dict(zip(columns, cells, strict=False)), event)
+    except csv.Error as error:
+        raise Invalid(f"line {reader.line_num}: not CSV ({error})") from None
+    return plan
+
+
+def _row(plan: ImportPlan, line: int, values: dict[str, str], event: models.Event) -> None:
+    fields: dict[str, str] = {}
+    answers: dict[str, list[str]] = {}
+    for column, target in plan.mapping.items():
+        value = (values.get(column) or "").strip()
+        if not value or target == "ignore":
+            continue
+        if target.startswith("answers:"):
+            answers.setdefault(target.removeprefix("answers:"), []).extend(_split(value))
+        else:
+            fields[target] = value
+    name = fields.get("name") or " ".join(
+        part for part in (fields.get("first_name"), fields.get("last_name")) if part
+    )
+    try:
+        request = JoinRequest.model_validate(
+            {
+                "name": name,
+                "organisation": fields.get("organisation", ""),
+                "answers": answers,
+                "contact": {k: fields[k] for k in ("email", "phone", "url") if k in fields},
+                # Nobody consented to share anything by being on a guest list.
+                "share": [],
+            }
+        )
+        attendee_service.check_answers(event, request.answers)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        plan.errors.append({"line": line, "field": where, "msg": first["msg"]})
+        return
+    except Invalid as error:
+        plan.errors.append({"line": line, "field": "answers", "msg": error.detail})
+        return
+    plan.rows.append(request)
+
+
+@dataclass(frozen=True)
+class Imported:
+    attendee: models.Attendee
+    token: str
+
+
+def save(
+    *, session: Session, event: models.Event, plan: ImportPlan, now: datetime
+) -> list[Imported]:
+    """Add every row as a registered attendee (checked in when they arrive)."""
+    if plan.errors:
+        raise RowErrors(plan.errors)
+    created = []
+    for request in plan.rows:
+        attendee, token = attendee_service.join(
+            session=session, event=event, data=request, now=now, presence="registered"
+        )
+        created.append(Imported(attendee, token))
+    return created
