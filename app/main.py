@@ -29,6 +29,7 @@ from app.routes import api, stream
 from app.schemas import Health
 from app.services import events as event_service
 from app.services import rounds as round_service
+from app.services.snapshot import SnapshotCache
 
 logger = logging.getLogger("commonground")
 
@@ -113,6 +114,7 @@ def create_app(
         await broker.start()
         app.state.db = db
         app.state.broker = broker
+        app.state.snapshots = SnapshotCache(db, broker.generation)
         ticker = asyncio.create_task(_tick_forever(app)) if tick else None
         try:
             yield

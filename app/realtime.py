@@ -26,6 +26,8 @@ class Broker:
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Changes delivered per event, so readers can tell whether what they hold is current.
+        self._generations: dict[str, int] = {}
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -62,8 +64,12 @@ class Broker:
         else:
             self._loop.call_soon_threadsafe(self._deliver, ids)
 
+    def generation(self, event_id: str) -> int:
+        return self._generations.get(event_id, 0)
+
     def _deliver(self, event_ids: list[str]) -> None:
         for event_id in event_ids:
+            self._generations[event_id] = self._generations.get(event_id, 0) + 1
             for queue in list(self._subscribers.get(event_id, ())):
                 if queue.empty():
                     queue.put_nowait(None)

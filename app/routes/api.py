@@ -6,7 +6,10 @@ import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
+from sqlalchemy.orm import Session
 
+from app import models
+from app.clock import Clock
 from app.deps import (
     AdminTokenDep,
     AttendeeRead,
@@ -54,7 +57,7 @@ from app.schemas import (
 from app.security import normalise_join_code
 from app.services import attendees as attendee_service
 from app.services import events as event_service
-from app.services import exports, imports, views
+from app.services import exports, imports, snapshot, views
 from app.services import rounds as round_service
 
 router = APIRouter(prefix="/api/v1")
@@ -292,18 +295,21 @@ def join(
 # ------------------------------------------------------------------ the attendee
 
 
+def _me(session: Session, me: models.Attendee, clock: Clock) -> MeRead:
+    return views.me_read(snapshot.load(session, me.event_id), me, clock.now())
+
+
 @router.get("/me", responses=ATTENDEE, tags=["me"])
 def read_me(me: AttendeeRead, session: ReadSession, clock: ClockDep) -> MeRead:
     """Your profile, the event, your table and partners now, people met, connections."""
-    event = event_service.get_event(session, me.event_id)
-    return views.me_read(session, event, me, clock.now())
+    return _me(session, me, clock)
 
 
 @router.patch("/me", responses=errors(401, 429), tags=["me"])
 def update_me(data: MeUpdate, me: AttendeeWrite, session: WriteSession, clock: ClockDep) -> MeRead:
     event = event_service.get_event(session, me.event_id)
     attendee_service.update_me(session=session, event=event, attendee=me, data=data)
-    return views.me_read(session, event, me, clock.now())
+    return _me(session, me, clock)
 
 
 @router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, responses=ATTENDEE, tags=["me"])
@@ -323,7 +329,7 @@ def set_presence(
     attendee_service.update_attendee(
         session=session, event=event, attendee=me, changes={"presence": data.state}
     )
-    return views.me_read(session, event, me, clock.now())
+    return _me(session, me, clock)
 
 
 @router.post("/me/report", responses=errors(401, 409, 429), tags=["me"])
@@ -340,7 +346,7 @@ def report(
         partner_id=data.attendee_id,
         now=clock.now(),
     )
-    return views.me_read(session, event, me, clock.now())
+    return _me(session, me, clock)
 
 
 @router.post("/me/interest", responses=errors(401, 403, 404, 429), tags=["me"])
@@ -358,7 +364,7 @@ def interest(
         met=views.met_ids(session, event, me),
         now=clock.now(),
     )
-    return views.me_read(session, event, me, clock.now())
+    return _me(session, me, clock)
 
 
 # ------------------------------------------------------------------ rounds and the clock
@@ -414,7 +420,9 @@ def display(
     event: ProjectorEvent, session: ReadSession, clock: ClockDep, settings: SettingsDep
 ) -> DisplayRead:
     """The public room state for the projector: no contact details, no answers."""
-    return views.display_read(session, event, clock.now(), public_url=settings.public_url)
+    return views.display_read(
+        snapshot.load(session, event.id), clock.now(), public_url=settings.public_url
+    )
 
 
 # ------------------------------------------------------------------ after the event

@@ -11,7 +11,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 
-from app import models
 from app.clock import Clock
 from app.db import Database
 from app.deps import ClientDep, DatabaseDep, EventId, LimitsDep, TokenDep
@@ -24,6 +23,7 @@ from app.services import attendees as attendee_service
 from app.services import events as event_service
 from app.services import views
 from app.services.rounds import current_round
+from app.services.snapshot import SnapshotCache
 
 router = APIRouter(prefix="/api/v1", tags=["streams"])
 
@@ -107,16 +107,17 @@ async def me_stream(
     request: Request, who: Annotated[tuple[str, str], Depends(_stream_attendee)]
 ) -> AsyncIterable[ServerSentEvent]:
     """Your state (as GET /me) now and after every change of the event; heartbeats between."""
-    db, clock, _ = _parts(request)
+    _, clock, _ = _parts(request)
     event_id, attendee_id = who
 
+    snapshots: SnapshotCache = request.app.state.snapshots
+
     def read() -> BaseModel:
-        with db.reading() as session:
-            attendee = session.get(models.Attendee, attendee_id)
-            if attendee is None:
-                raise NotFound("you are no longer in this event")
-            event = event_service.get_event(session, event_id)
-            return views.me_read(session, event, attendee, clock.now())
+        shared = snapshots.get(event_id)
+        attendee = shared.people.get(attendee_id)
+        if attendee is None:
+            raise NotFound("you are no longer in this event")
+        return views.me_read(shared, attendee, clock.now())
 
     async for item in _stream(request, event_id, read):
         yield item
@@ -131,12 +132,11 @@ async def display_stream(
     request: Request, event_id: Annotated[str, Depends(_stream_projector)]
 ) -> AsyncIterable[ServerSentEvent]:
     """The projector's state (as GET /display) now and after every change."""
-    db, clock, public_url = _parts(request)
+    _, clock, public_url = _parts(request)
+    snapshots: SnapshotCache = request.app.state.snapshots
 
     def read() -> BaseModel:
-        with db.reading() as session:
-            event = event_service.get_event(session, event_id)
-            return views.display_read(session, event, clock.now(), public_url=public_url)
+        return views.display_read(snapshots.get(event_id), clock.now(), public_url=public_url)
 
     async for item in _stream(request, event_id, read):
         yield item

@@ -38,6 +38,7 @@ from app.security import projector_key_for
 from app.services import attendees as attendee_service
 from app.services import events as event_service
 from app.services.rounds import Draw, all_rounds, clock_state, current_round, reasons_from_json
+from app.services.snapshot import Snapshot
 from matching.model import Reason
 from matching.scoring import normalise
 
@@ -242,11 +243,13 @@ def pair_reasons(
     return found
 
 
-def me_read(session: Session, event: models.Event, me: models.Attendee, now: datetime) -> MeRead:
-    people = _people(session, event)
+def me_read(snapshot: Snapshot, me: models.Attendee, now: datetime) -> MeRead:
+    """An attendee's own view, from a snapshot of their event."""
+    event = snapshot.event
+    people = snapshot.people
     names = {**_names(people), me.id: "You"}
-    rounds = all_rounds(session, event)
-    outgoing, incoming = attendee_service.interests_of(session, me)
+    rounds = snapshot.rounds
+    outgoing, incoming = snapshot.interests_of(me.id)
 
     my_round: MyRound | None = None
     latest = rounds[-1] if rounds else None
@@ -316,7 +319,7 @@ def me_read(session: Session, event: models.Event, me: models.Attendee, now: dat
         for pid in sorted(outgoing & incoming)
         if pid in people
     ]
-    c = counts(session, event)
+    c = snapshot.counts
     return MeRead(
         attendee=MeProfile(
             id=me.id,
@@ -330,7 +333,7 @@ def me_read(session: Session, event: models.Event, me: models.Attendee, now: dat
         event=MyEvent(
             id=event.id,
             name=event.name,
-            status=event_service.status(session, event),
+            status=snapshot.status,
             rounds=event.rounds,
             joined=c.joined,
             present=c.present,
@@ -358,11 +361,11 @@ def met_ids(session: Session, event: models.Event, me: models.Attendee) -> set[s
 # ------------------------------------------------------------------ the projector
 
 
-def display_read(
-    session: Session, event: models.Event, now: datetime, *, public_url: str
-) -> DisplayRead:
-    people = _people(session, event)
-    rounds = all_rounds(session, event)
+def display_read(snapshot: Snapshot, now: datetime, *, public_url: str) -> DisplayRead:
+    """The projector's public view, from a snapshot: names and tables, never contacts."""
+    event = snapshot.event
+    people = snapshot.people
+    rounds = snapshot.rounds
     latest = rounds[-1] if rounds else None
     rows: list[DisplayRow] = []
     round_clock = None
@@ -390,19 +393,12 @@ def display_read(
     conversations = sum(
         len(g.members) * (len(g.members) - 1) // 2 for r in rounds for g in r.groups
     )
-    interests = {
-        (a, b)
-        for a, b in session.execute(
-            select(models.Interest.from_id, models.Interest.to_id).where(
-                models.Interest.event_id == event.id
-            )
-        )
-    }
+    interests = snapshot.interests
     mutual = sum(1 for a, b in interests if (b, a) in interests) // 2
     return DisplayRead(
         event_id=event.id,
         name=event.name,
-        status=event_service.status(session, event),
+        status=snapshot.status,
         joined=len(people),
         join_code=event.join_code,
         join_url=f"{public_url.rstrip('/')}/join/{event.join_code}",

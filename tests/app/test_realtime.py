@@ -7,9 +7,10 @@ import threading
 from pathlib import Path
 
 import httpx2 as httpx
+from fastapi.testclient import TestClient
 
 from app.realtime import Broker
-from tests.app.conftest import postgres_or_skip
+from tests.app.conftest import create_event, join, postgres_or_skip
 from tests.app.live import EventStream, Server
 
 
@@ -73,3 +74,21 @@ def test_a_change_on_one_server_reaches_streams_on_another(tmp_path: Path) -> No
     finally:
         first.stop()
         second.stop()
+
+
+def test_snapshot_is_shared_until_the_event_changes(client: TestClient) -> None:
+    from app.services.snapshot import SnapshotCache
+
+    event = create_event(client)
+    join(client, event, "Ada")
+    app = client.app
+    generations = {"value": 0}
+    cache = SnapshotCache(app.state.db, lambda _event_id: generations["value"])  # type: ignore[attr-defined]
+    first = cache.get(event.id)
+    assert cache.get(event.id) is first
+    join(client, event, "Bob")
+    assert len(cache.get(event.id).people) == 1  # no change delivered yet: still shared
+    generations["value"] += 1
+    fresh = cache.get(event.id)
+    assert fresh is not first
+    assert sorted(p.name for p in fresh.people.values()) == ["Ada", "Bob"]
