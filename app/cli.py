@@ -1,4 +1,4 @@
-"""The `commonground` command: serve, plan (offline matcher) and demo."""
+"""The `commonground` command: serve, demo, and plan (the matcher offline)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from matching.model import Room
 from matching.plan import plan_rounds
 from matching.planfile import (
     MAX_ROUNDS,
@@ -18,7 +17,6 @@ from matching.planfile import (
     plan_to_json,
     room_from_plan_file,
 )
-from matching.synthetic import synthetic_room
 
 EXIT_USAGE = 2
 
@@ -81,10 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
 
     demo = commands.add_parser(
-        "demo", help="plan a made-up room of attendees and print who meets whom"
+        "demo",
+        help="start the service with a demo mixer of made-up attendees and print its links",
     )
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    demo.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     demo.add_argument("--people", type=int, default=40, help="how many attendees (default 40)")
-    demo.add_argument("--rounds", type=_rounds, default=3, help="how many rounds (default 3)")
+    demo.add_argument(
+        "--live",
+        action="store_true",
+        help="short rounds that run on their own, with attendees acting by themselves",
+    )
+    demo.add_argument(
+        "--data-dir", help="keep the demo database here (default: a new temporary folder)"
+    )
+
     return parser
 
 
@@ -97,9 +106,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port)
     elif args.command == "demo":
-        if not 2 <= args.people <= 5000:
-            _fail(f"--people: must be from 2 to 5000 (got {args.people})")
-        _demo(synthetic_room(args.people, seed=1), rounds=args.rounds)
+        if not 2 <= args.people <= 2000:
+            _fail(f"--people: must be from 2 to 2000 (got {args.people})")
+        _demo(
+            host=args.host, port=args.port, people=args.people, live=args.live, data=args.data_dir
+        )
 
 
 def _plan(source: str, *, rounds: int | None, seed: int | None, out: str | None) -> None:
@@ -124,30 +135,45 @@ def _plan(source: str, *, rounds: int | None, seed: int | None, out: str | None)
         _fail(f"{out}: {error.strerror or error}")
 
 
-def _demo(room: Room, *, rounds: int) -> None:
-    """Until the live service exists: a readable plan of a made-up room."""
-    people = {a.id: a for a in room.attendees}
-    plan = plan_rounds(room, rounds=rounds, seed=1)
-    print(f"A made-up mixer: {len(people)} people, {rounds} rounds.\n")
-    for round_ in plan.rounds:
-        print(f"Round {round_.index} of {rounds}")
-        for group in round_.groups:
-            names = " + ".join(
-                people[m].display_name
-                + (f" ({people[m].organisation})" if people[m].organisation else "")
-                for m in group.members
-            )
-            names_by_id = {m: people[m].display_name for m in group.members}
-            why = "; ".join(r.text(names_by_id) for r in group.reasons[:3]) or "something new"
-            print(f"  Table {group.table:>3} · {names} — {why}")
-        for person in round_.sitting_out:
-            print(f"  sitting out: {people[person].display_name}")
-        print()
-    totals = sorted(plan.totals.values())
+def _demo(*, host: str, port: int, people: int, live: bool, data: str | None) -> None:
+    import tempfile
+    import threading
+
+    import uvicorn
+
+    from app import demo
+    from app.clock import SystemClock
+    from app.config import Settings
+    from app.db import create_database
+    from app.main import create_app
+    from app.migrate import upgrade
+
+    folder = Path(data) if data else Path(tempfile.mkdtemp(prefix="commonground-demo-"))
+    settings = Settings(data_dir=folder, database_url=None, public_url=f"http://{host}:{port}")
+    db = create_database(settings)
+    upgrade(db.engine)
+    clock = SystemClock()
+    links = demo.seed(db, settings, clock, people=people, live=live)
     print(
-        f"Weakest attendee's common ground: {totals[0]:.1f} points; "
-        f"median {totals[len(totals) // 2]:.1f}; repeated pairs: {plan.repeats}."
+        f"Common Ground demo: {people} made-up attendees, data in {folder}\n\n"
+        f"  Organiser console  {links.organiser}\n"
+        f"  Projector          {links.projector}\n"
+        f"  Join page          {links.join}\n"
+        f"  {links.attendee_name}'s phone  {links.attendee}\n\n"
+        "Open the console and start round 1"
+        + (" (or wait: --live starts it and runs the rest)." if live else ".")
+        + " Ctrl+C stops the server.\n",
+        flush=True,
     )
+    stop = threading.Event()
+    if live:
+        threading.Thread(
+            target=demo.simulate, args=(db, clock, links.event_id, stop), daemon=True
+        ).start()
+    try:
+        uvicorn.run(create_app(settings, clock=clock), host=host, port=port)
+    finally:
+        stop.set()
 
 
 if __name__ == "__main__":

@@ -82,18 +82,48 @@ WriteSession = Annotated[Session, Depends(write_session, scope="function", max_c
 
 _bearer = HTTPBearer(auto_error=False, description="Organiser or attendee token")
 
+ATTENDEE_COOKIE = "cg_token"
+ORGANISER_COOKIE = "cg_org"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _from_cookie(request: Request, name: str) -> str | None:
+    """A token kept by the pages in an HttpOnly cookie. Writes authorised by a cookie must
+    carry the X-CSRF header (which a cross-site form or image cannot send) and, when the
+    browser names an Origin, come from this site."""
+    token = request.cookies.get(name)
+    if token is None or request.method in _SAFE_METHODS:
+        return token
+    if request.headers.get("x-csrf") != "1":
+        raise Forbidden("cookie-authorised changes need the X-CSRF header")
+    origin = request.headers.get("origin")
+    if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host", ""):
+        raise Forbidden("request from another site")
+    return token
+
 
 def bearer_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
+    """The attendee's token: `Authorization: Bearer`, or the page's cookie."""
     if credentials is not None:
         return credentials.credentials
-    # Pages keep the token in an HttpOnly cookie after the first visit.
-    return request.cookies.get("cg_token")
+    return _from_cookie(request, ATTENDEE_COOKIE)
+
+
+def organiser_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str | None:
+    """The organiser's token: `Authorization: Bearer`, or the console's cookie."""
+    if credentials is not None:
+        return credentials.credentials
+    return _from_cookie(request, ORGANISER_COOKIE)
 
 
 TokenDep = Annotated[str | None, Depends(bearer_token)]
+OrganiserTokenDep = Annotated[str | None, Depends(organiser_token)]
 
 
 def optional_bearer(
@@ -131,7 +161,11 @@ class _Guard:
 
 
 def organiser_for_read(
-    event_id: EventId, session: ReadSession, token: TokenDep, limits: LimitsDep, client: ClientDep
+    event_id: EventId,
+    session: ReadSession,
+    token: OrganiserTokenDep,
+    limits: LimitsDep,
+    client: ClientDep,
 ) -> models.Event:
     with _guarded(limits, client):
         return event_service.organiser_event(session, event_id, token)
@@ -140,7 +174,7 @@ def organiser_for_read(
 def organiser_for_write(
     event_id: EventId,
     session: WriteSession,
-    token: TokenDep,
+    token: OrganiserTokenDep,
     limits: LimitsDep,
     client: ClientDep,
 ) -> models.Event:

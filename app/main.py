@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -25,7 +26,8 @@ from app.errors import DomainError
 from app.migrate import upgrade
 from app.ratelimit import RateLimits
 from app.realtime import Broker, PostgresBroker, libpq_url
-from app.routes import api, stream
+from app.routes import api, pages, stream
+from app.routes.pages import find_static
 from app.schemas import Health
 from app.services import events as event_service
 from app.services import rounds as round_service
@@ -192,6 +194,8 @@ def create_app(
 
     app.include_router(api.router)
     app.include_router(stream.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=find_static()), name="static")
     return app
 
 

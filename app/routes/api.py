@@ -18,11 +18,11 @@ from app.deps import (
     ClockDep,
     LimitsDep,
     OrganiserRead,
+    OrganiserTokenDep,
     OrganiserWrite,
     ProjectorEvent,
     ReadSession,
     SettingsDep,
-    TokenDep,
     WriteSession,
 )
 from app.errors import Forbidden, NotFound, RowErrors, Unauthorised
@@ -123,7 +123,7 @@ def create_event(
 
 @router.get("/events/{event_id}", responses=ORGANISER, tags=["events"])
 def read_event(
-    event: OrganiserRead, session: ReadSession, settings: SettingsDep, token: TokenDep
+    event: OrganiserRead, session: ReadSession, settings: SettingsDep, token: OrganiserTokenDep
 ) -> EventRead:
     assert token is not None  # checked by OrganiserRead
     return views.event_read(session, event, public_url=settings.public_url, organiser_token=token)
@@ -135,7 +135,7 @@ def update_event(
     event: OrganiserWrite,
     session: WriteSession,
     settings: SettingsDep,
-    token: TokenDep,
+    token: OrganiserTokenDep,
 ) -> EventRead:
     assert token is not None
     event_service.update_event(session=session, event=event, data=data)

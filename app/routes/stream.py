@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from app.clock import Clock
 from app.db import Database
-from app.deps import ClientDep, DatabaseDep, EventId, LimitsDep, TokenDep
+from app.deps import ClientDep, DatabaseDep, EventId, LimitsDep, OrganiserTokenDep, TokenDep
 from app.errors import Forbidden, NotFound, Unauthorised
 from app.ratelimit import RateLimits
 from app.realtime import Broker
@@ -90,7 +90,11 @@ def _stream_projector(
 
 
 def _stream_organiser(
-    db: DatabaseDep, event_id: EventId, token: TokenDep, limits: LimitsDep, client: ClientDep
+    db: DatabaseDep,
+    event_id: EventId,
+    token: OrganiserTokenDep,
+    limits: LimitsDep,
+    client: ClientDep,
 ) -> tuple[str, str]:
     def check() -> str:
         with db.reading() as session:

@@ -1,0 +1,74 @@
+/* The projector: huge countdown, names → tables in columns, paging when they do not fit. */
+"use strict";
+(function () {
+  const root = document.getElementById("projector");
+  const { live, el, syncClock, secondsUntil, format } = window.CG;
+  const rowsBox = document.getElementById("rows"), pager = document.getElementById("page");
+  let state = null, page = 0, lastPhase = "", audio = null;
+  const PHASES = { changeover: "Find your partner", talk: "Talk", paused: "Paused", ended: "Break" };
+
+  function chime() {
+    if (!audio) return;
+    const osc = audio.createOscillator(), gain = audio.createGain();
+    osc.frequency.value = 880; gain.gain.setValueAtTime(0.3, audio.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 1.2);
+    osc.connect(gain).connect(audio.destination); osc.start(); osc.stop(audio.currentTime + 1.2);
+  }
+  document.getElementById("sound").addEventListener("click", (e) => {
+    audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+    e.target.textContent = "Chime on"; chime();
+  });
+
+  function render(s) {
+    state = s; syncClock(s.server_time);
+    document.getElementById("event-name").textContent = s.name;
+    const r = s.round, live = r && r.phase !== "ended" && s.status !== "finished";
+    document.body.classList.toggle("waiting", !live);
+    document.getElementById("round-label").textContent = r ? "Round " + r.index + " of " + r.of : s.joined + " people joined";
+    const phase = s.status === "finished" ? "Thank you!" : r ? PHASES[r.phase] : "Starting soon";
+    document.getElementById("phase").textContent = phase;
+    if (r && r.phase + r.index !== lastPhase) { if (lastPhase) chime(); lastPhase = r.phase + r.index; }
+    const totals = document.getElementById("totals");
+    totals.hidden = s.status !== "finished";
+    totals.textContent = s.totals.conversations + " conversations · " + s.totals.connections + " new connections";
+    page = 0; drawRows(); tick();
+  }
+
+  function drawRows() {
+    rowsBox.replaceChildren();
+    const rows = (state && state.rows) || [];
+    for (const row of rows) {
+      rowsBox.append(el("p", {}, el("span", { class: "t" }, row.table || "–"), " " + row.name +
+        (row.partners.length ? " → " + row.partners.join(", ") : "")));
+    }
+    paginate();
+  }
+
+  function paginate() {
+    const items = Array.from(rowsBox.children);
+    items.forEach((n) => { n.hidden = false; });
+    if (!items.length) { pager.textContent = ""; return; }
+    const pages = []; let current = [];
+    const limit = rowsBox.getBoundingClientRect().right;
+    for (const item of items) {
+      current.push(item);
+      if (item.getBoundingClientRect().left > limit) { current.pop(); pages.push(current); current = [item]; }
+    }
+    pages.push(current);
+    // Simpler and robust: split evenly by how many fit in the first page.
+    const perPage = Math.max(1, pages[0].length);
+    const count = Math.ceil(items.length / perPage);
+    page = page % count;
+    items.forEach((n, i) => { n.hidden = Math.floor(i / perPage) !== page; });
+    pager.textContent = count > 1 ? "Page " + (page + 1) + " of " + count : "";
+  }
+  setInterval(() => { page += 1; paginate(); }, 8000);
+
+  function tick() {
+    const r = state && state.round, clock = document.getElementById("countdown");
+    if (!r || r.phase === "ended") { clock.textContent = ""; return; }
+    clock.textContent = r.phase === "paused" ? format(r.remaining_seconds) : format(secondsUntil(r.phase_ends_at));
+  }
+  setInterval(tick, 250);
+  live(root.dataset.streamUrl, root.dataset.stateUrl, render);
+})();
