@@ -37,6 +37,8 @@ class Database:
 
 
 def create_database(settings: Settings) -> Database:
+    """Pools hold up to 40 connections: more than the sessions requests may hold at once
+    (app.deps READERS + WRITERS), so the live streams' short reads always find one."""
     url = settings.sqlalchemy_url
     if settings.is_sqlite:
         path = url.removeprefix("sqlite:///")
@@ -45,11 +47,14 @@ def create_database(settings: Settings) -> Database:
 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=10,
+            max_overflow=30,
         )
         _sqlite_pragmas(engine)
     else:
-        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        engine = create_engine(url, pool_size=10, max_overflow=30, pool_pre_ping=True)
     writer = engine.execution_options(**{_WRITE: True})
     write = sessionmaker(writer, expire_on_commit=False)
     if not settings.is_sqlite:

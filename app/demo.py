@@ -18,7 +18,7 @@ from app.services import attendees as attendee_service
 from app.services import events as event_service
 from app.services import rounds as round_service
 from app.services import views
-from matching.synthetic import synthetic_room
+from matching.synthetic import FIRST, LAST, synthetic_room
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,10 @@ def seed(db: Database, settings: Settings, clock: Clock, *, people: int, live: b
         )
         first: tuple[str, str] | None = None
         for i, person in enumerate(room.attendees):
-            handle = person.name.lower().replace(" ", ".")
+            handle = f"guest{i + 1}"
             request = JoinRequest(
-                name=person.name,
+                # Distinct names (the made-up rooms may repeat one), so the demo reads clearly.
+                name=f"{FIRST[i % len(FIRST)]} {LAST[(7 * i) % len(LAST)]}",
                 organisation=person.organisation,
                 answers={k: _readable(v) for k, v in person.answers.items()},
                 contact=Contact(email=f"{handle}@example.org"),

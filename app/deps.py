@@ -73,11 +73,15 @@ def write_session(db: DatabaseDep, broker: BrokerDep) -> Iterator[Session]:
 
 # scope="function": the transaction ends before the response is sent, so a client that
 # got 201 and asks again at once sees what it created.
-ReadSession = Annotated[Session, Depends(read_session, scope="function")]
-# A write transaction starts in one worker thread and commits in another. Were every worker
-# thread waiting for the write lock, the holder could never get a thread to commit in: at
-# most WRITERS write requests hold a session at once; the others wait without a thread.
+#
+# A request's session is opened in one worker thread and used and closed in others. Were
+# every worker thread waiting for a database connection (or the write lock) while the
+# sessions holding them wait for a thread, nothing would move again. So at most READERS +
+# WRITERS requests hold a session at once (the others wait without a thread), fewer than
+# the worker threads (40) and than the connection pool (see app/db.py).
+READERS = 16
 WRITERS = 8
+ReadSession = Annotated[Session, Depends(read_session, scope="function", max_concurrency=READERS)]
 WriteSession = Annotated[Session, Depends(write_session, scope="function", max_concurrency=WRITERS)]
 
 _bearer = HTTPBearer(auto_error=False, description="Organiser or attendee token")

@@ -62,5 +62,5 @@
     act(async () => { await api("POST", base + "/attendees", { name: form.get("name"), organisation: form.get("organisation") || "" });
       e.target.reset(); });
   });
-  live(root.dataset.streamUrl, root.dataset.streamUrl.replace("/stream", ""), (s) => render(s));
+  live(root.dataset.streamUrl, root.dataset.stateUrl, render);
 })();

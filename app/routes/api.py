@@ -5,7 +5,8 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Request, Response, status
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import models
@@ -33,6 +34,7 @@ from app.schemas import (
     AttendeeUpdate,
     ClockRequest,
     ConnectionsExport,
+    ConsoleState,
     DisplayRead,
     ErrorDetail,
     EventCreate,
@@ -140,6 +142,22 @@ def update_event(
     assert token is not None
     event_service.update_event(session=session, event=event, data=data)
     return views.event_read(session, event, public_url=settings.public_url, organiser_token=token)
+
+
+@router.get("/events/{event_id}/console", responses=ORGANISER, tags=["events"])
+def console_state(
+    event: OrganiserRead,
+    session: ReadSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    token: OrganiserTokenDep,
+) -> ConsoleState:
+    """What the organiser console shows: the event, the roster and the current round (the
+    same as each message of its live stream)."""
+    assert token is not None
+    return views.console_read(
+        session, event, clock.now(), public_url=settings.public_url, organiser_token=token
+    )
 
 
 # ------------------------------------------------------------------ roster
@@ -300,9 +318,14 @@ def _me(session: Session, me: models.Attendee, clock: Clock) -> MeRead:
 
 
 @router.get("/me", responses=ATTENDEE, tags=["me"])
-def read_me(me: AttendeeRead, session: ReadSession, clock: ClockDep) -> MeRead:
+def read_me(me: AttendeeRead, session: ReadSession, request: Request, clock: ClockDep) -> MeRead:
     """Your profile, the event, your table and partners now, people met, connections."""
-    return _me(session, me, clock)
+    # The same shared snapshot the live streams read: a room of phones reloading at once
+    # costs one read of the event, not one each. The version check makes it current even
+    # when the change was made by another worker.
+    version = session.scalar(select(models.Event.version).where(models.Event.id == me.event_id))
+    shared = request.app.state.snapshots.get(me.event_id, version=version)
+    return views.me_read(shared, shared.people.get(me.id, me), clock.now())
 
 
 @router.patch("/me", responses=errors(401, 429), tags=["me"])

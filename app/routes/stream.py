@@ -18,11 +18,9 @@ from app.errors import Forbidden, NotFound, Unauthorised
 from app.ratelimit import RateLimits
 from app.realtime import Broker
 from app.routes import api
-from app.schemas import ConsoleState
 from app.services import attendees as attendee_service
 from app.services import events as event_service
 from app.services import views
-from app.services.rounds import current_round
 from app.services.snapshot import SnapshotCache
 
 router = APIRouter(prefix="/api/v1", tags=["streams"])
@@ -159,15 +157,8 @@ async def console_stream(
     def read() -> BaseModel:
         with db.reading() as session:
             event = event_service.get_event(session, event_id)
-            latest = current_round(session, event)
-            now = clock.now()
-            return ConsoleState(
-                event=views.event_read(
-                    session, event, public_url=public_url, organiser_token=token
-                ),
-                attendees=[views.attendee_out(a) for a in attendee_service.roster(session, event)],
-                round=None if latest is None else views.round_read(session, event, latest, now),
-                server_time=now,
+            return views.console_read(
+                session, event, clock.now(), public_url=public_url, organiser_token=token
             )
 
     async for item in _stream(request, event_id, read):

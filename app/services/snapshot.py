@@ -97,13 +97,19 @@ class SnapshotCache:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, event_id: str) -> Snapshot:
+    def get(self, event_id: str, *, version: int | None = None) -> Snapshot:
+        """The current snapshot; with `version` (the event's, just read from the database),
+        also reload if the cached one is older, whatever the broker has heard so far."""
         with self._guard:
             lock = self._locks.setdefault(event_id, threading.Lock())
         with lock:
             wanted = self._generation(event_id)
             cached = self._entries.get(event_id)
-            if cached is not None and cached[0] == wanted:
+            if (
+                cached is not None
+                and cached[0] == wanted
+                and (version is None or cached[1].event.version >= version)
+            ):
                 return cached[1]
             with self._db.reading() as session:
                 snapshot = load(session, event_id)

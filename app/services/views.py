@@ -14,6 +14,7 @@ from app.schemas import (
     AttendeeRead,
     Clock,
     Connection,
+    ConsoleState,
     Contact,
     Counts,
     DisplayRead,
@@ -178,6 +179,18 @@ def round_read(
             for g in round_.groups
         ],
         sitting_out=[_member(people, m) for m in round_.sitting_out],
+    )
+
+
+def console_read(
+    session: Session, event: models.Event, now: datetime, *, public_url: str, organiser_token: str
+) -> ConsoleState:
+    latest = current_round(session, event)
+    return ConsoleState(
+        event=event_read(session, event, public_url=public_url, organiser_token=organiser_token),
+        attendees=[attendee_out(a) for a in attendee_service.roster(session, event)],
+        round=None if latest is None else round_read(session, event, latest, now),
+        server_time=now,
     )
 
 
