@@ -244,30 +244,31 @@ def reasons_from_json(rows: Iterable[dict[str, object]]) -> list[Reason]:
 
 
 def _group_rows(
-    groups: Sequence[Group], outcome: RoundOutcome | None, event: models.Event
+    groups: Sequence[Group], outcome: RoundOutcome, event: models.Event
 ) -> list[models.Group]:
-    odd_ones = set(outcome.odd_ones) if outcome is not None else set()
-    rows = []
-    for position, group in enumerate(groups):
-        gains = (
-            {m: round(outcome.gains.get(m, 0.0), 3) for m in group.members}
-            if outcome is not None
-            else dict.fromkeys(group.members, 0.0)
+    odd_ones = set(outcome.odd_ones)
+    return [
+        _group_row(
+            position,
+            group,
+            gains={m: outcome.gains.get(m, 0.0) for m in group.members},
+            odd=len(group.members) != event.group_size or bool(odd_ones & set(group.members)),
         )
-        rows.append(
-            models.Group(
-                position=position,
-                table=group.table,
-                members=list(group.members),
-                score=group.score,
-                reasons=[_reason_json(r) for r in group.reasons],
-                repeats=group.repeats,
-                gains=gains,
-                odd=len(group.members) != event.group_size
-                or bool(odd_ones.intersection(group.members)),
-            )
-        )
-    return rows
+        for position, group in enumerate(groups)
+    ]
+
+
+def _group_row(position: int, group: Group, *, gains: dict[str, float], odd: bool) -> models.Group:
+    return models.Group(
+        position=position,
+        table=group.table,
+        members=list(group.members),
+        score=group.score,
+        reasons=[_reason_json(r) for r in group.reasons],
+        repeats=group.repeats,
+        gains={m: round(g, 3) for m, g in gains.items()},
+        odd=odd,
+    )
 
 
 # ------------------------------------------------------------------ the round clock
@@ -477,20 +478,9 @@ def _replace_groups(
         idx = np.array([scorer.index[m] for m in group.members], dtype=np.int64)
         points = scorer.points(idx, idx)
         np.fill_diagonal(points, 0.0)
-        gains = {
-            m: round(float(row.sum()), 3) for m, row in zip(group.members, points, strict=True)
-        }
+        gains = {m: float(row.sum()) for m, row in zip(group.members, points, strict=True)}
         rows.append(
-            models.Group(
-                position=position,
-                table=group.table,
-                members=list(group.members),
-                score=group.score,
-                reasons=[_reason_json(r) for r in group.reasons],
-                repeats=group.repeats,
-                gains=gains,
-                odd=len(group.members) != event.group_size,
-            )
+            _group_row(position, group, gains=gains, odd=len(group.members) != event.group_size)
         )
     for group_row in round_.groups:
         if group_row not in rows:
