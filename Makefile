@@ -10,8 +10,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml package.json | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# axe-core for the browser tests' accessibility checks (skipped where npm is missing).
+	if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent; fi
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -62,7 +62,9 @@
     items.forEach((n, i) => { n.hidden = Math.floor(i / perPage) !== page; });
     pager.textContent = count > 1 ? "Page " + (page + 1) + " of " + count : "";
   }
-  setInterval(() => { page += 1; paginate(); }, 8000);
+  function nextPage() { page += 1; paginate(); }
+  setInterval(nextPage, 8000);
+  window.addEventListener("cg-next-page", nextPage); // lets tests turn pages without waiting
 
   function tick() {
     const r = state && state.round, clock = document.getElementById("countdown");
