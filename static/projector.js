@@ -30,7 +30,9 @@
     if (r && r.phase + r.index !== lastPhase) { if (lastPhase) chime(); lastPhase = r.phase + r.index; }
     const totals = document.getElementById("totals");
     totals.hidden = s.status !== "finished";
-    totals.textContent = s.totals.conversations + " conversations · " + s.totals.connections + " new connections";
+    const plural = (n, word) => n + " " + word + (n === 1 ? "" : "s");
+    totals.textContent = plural(s.totals.conversations, "conversation") + " · " +
+      plural(s.totals.connections, "new connection");
     page = 0; drawRows(); tick();
   }
 
