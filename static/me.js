@@ -51,7 +51,9 @@
         button("My partner isn't here", () => api("POST", "/api/v1/me/report", { kind: "partner_absent" })),
         button("We already know each other", () => api("POST", "/api/v1/me/report", { kind: "already_know" })));
     }
-    if (me.presence === "present") {
+    if (s.event.status === "finished") {
+      // Nothing left to skip: no presence buttons.
+    } else if (me.presence === "present") {
       actions.append(button("Taking a break", () => api("POST", "/api/v1/me/presence", { state: "break" })),
         button("I'm leaving", () => api("POST", "/api/v1/me/presence", { state: "left" })));
     } else {
@@ -82,7 +84,8 @@
         const bits = [c.contact.email, c.contact.phone, c.contact.url].filter(Boolean).join(" · ");
         list.append(el("li", {}, c.name + (bits ? " — " + bits : "")));
       }
-      links.append(list);
+      links.append(list, el("p", {}, el("a", { href: "/api/v1/me/connections.vcf" },
+        "Save your connections to your contacts (vCard)")));
     }
   }
 
