@@ -108,6 +108,7 @@ def _question_rows(questions: list[QuestionSpec]) -> list[dict[str, Any]]:
         {
             "key": q.key,
             "label": q.label,
+            "kind": q.kind,
             "kind_label": KIND_LABELS[q.kind],
             "suggestions": q.suggestions,
         }
@@ -145,6 +146,11 @@ def create_event_page(
     for q in questions:
         q.label = values.get(f"label_{q.key}", q.label).strip() or q.label
         q.suggestions = _split(values.get(f"suggestions_{q.key}", ""))
+        if q.kind in ("shared", "different") and values.get(f"kind_{q.key}") in (
+            "shared",
+            "different",
+        ):
+            q.kind = "different" if values[f"kind_{q.key}"] == "different" else "shared"
     shown = {
         **_form_defaults(),
         **values,

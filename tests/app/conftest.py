@@ -3,6 +3,7 @@ schema), a frozen clock, and helpers to create events and attendees."""
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,13 +12,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from app.clock import FrozenClock
 from app.config import Settings
 from app.main import create_app
 
+# The server to test against; each test run makes a database of its own on it (so two runs
+# at once, say a developer's and CI's, never drop each other's tables) and drops it after.
 POSTGRES_URL = os.environ.get(
     "COMMONGROUND_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -35,6 +38,31 @@ def _postgres_available() -> bool:
 
 
 _PG: bool | None = None
+_RUN_DATABASE: str | None = None
+
+
+def _run_database() -> str:
+    """This test run's own database (created once, dropped when the run ends)."""
+    global _RUN_DATABASE
+    if _RUN_DATABASE is None:
+        name = f"commonground_test_{os.getpid()}"
+        admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+
+        def drop() -> None:
+            engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+            with engine.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            engine.dispose()
+
+        atexit.register(drop)
+        _RUN_DATABASE = (
+            make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        )
+    return _RUN_DATABASE
 
 
 def postgres_or_skip() -> str:
@@ -45,12 +73,13 @@ def postgres_or_skip() -> str:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is required under CI=true but {POSTGRES_URL} is unreachable")
         pytest.skip("PostgreSQL is not running here (set COMMONGROUND_TEST_POSTGRES)")
-    engine = create_engine(POSTGRES_URL)
+    url = _run_database()
+    engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
     engine.dispose()
-    return POSTGRES_URL
+    return url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -133,3 +133,28 @@ def test_console_and_projector_pages(client: TestClient) -> None:
     assert client.get(f"/events/{event.id}/projector").status_code == 401
     client.cookies.clear()
     assert client.get(f"/events/{event.id}/console").status_code == 401
+
+
+def test_question_labels_kinds_and_suggestions_are_editable(client: TestClient) -> None:
+    page = client.post(
+        "/events/new",
+        data={
+            **CREATE_FORM,
+            "label_topics": "My department",
+            "kind_topics": "different",
+            "suggestions_topics": "sales, research",
+        },
+    )
+    assert page.status_code == 201
+    link = re.search(r'href="http://test/events/(\w+)/console\?token=([^"]+)"', page.text)
+    assert link is not None
+    event_id, token = link.groups()
+    body = client.get(
+        f"/api/v1/events/{event_id}", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    topics = next(q for q in body["questions"] if q["key"] == "topics")
+    assert (topics["label"], topics["kind"], topics["suggestions"]) == (
+        "My department",
+        "different",
+        ["sales", "research"],
+    )
