@@ -145,10 +145,6 @@ AdminTokenDep = Annotated[str | None, Depends(optional_bearer)]
 EventId = Annotated[str, Path(min_length=1, max_length=16)]
 
 
-def _guarded(limits: RateLimits, client: str) -> _Guard:
-    return _Guard(limits, client)
-
-
 class _Guard:
     """Counts failed lookups of a client and refuses it (429) after too many."""
 
@@ -171,7 +167,7 @@ def organiser_for_read(
     limits: LimitsDep,
     client: ClientDep,
 ) -> models.Event:
-    with _guarded(limits, client):
+    with _Guard(limits, client):
         return event_service.organiser_event(session, event_id, token)
 
 
@@ -182,21 +178,21 @@ def organiser_for_write(
     limits: LimitsDep,
     client: ClientDep,
 ) -> models.Event:
-    with _guarded(limits, client):
+    with _Guard(limits, client):
         return event_service.organiser_event(session, event_id, token, lock=True)
 
 
 def attendee_for_read(
     session: ReadSession, token: TokenDep, limits: LimitsDep, client: ClientDep
 ) -> models.Attendee:
-    with _guarded(limits, client):
+    with _Guard(limits, client):
         return attendee_service.attendee_by_token(session, token)
 
 
 def attendee_for_write(
     session: WriteSession, token: TokenDep, limits: LimitsDep, client: ClientDep
 ) -> models.Attendee:
-    with _guarded(limits, client):
+    with _Guard(limits, client):
         attendee = attendee_service.attendee_by_token(session, token)
     # Serialise changes per event (row lock on PostgreSQL; SQLite has one writer anyway).
     event_service.get_event(session, attendee.event_id, lock=True)
@@ -210,7 +206,7 @@ def projector_event(
     client: ClientDep,
     key: Annotated[str | None, Query(max_length=64)] = None,
 ) -> models.Event:
-    with _guarded(limits, client):
+    with _Guard(limits, client):
         return event_service.projector_event(session, event_id, key)
 
 

@@ -299,9 +299,7 @@ def join_submit(
                 "share": [s for s in shown["share"] if s in ("email", "phone", "url")],
             }
         )
-        attendee, token = attendee_service.join(
-            session=session, event=event, data=data, now=clock.now()
-        )
+        _, token = attendee_service.join(session=session, event=event, data=data, now=clock.now())
     except ValidationError as error:
         for item in error.errors():
             loc = [str(part) for part in item["loc"]]
@@ -313,7 +311,6 @@ def join_submit(
         errors["name"] = str(error.detail)
     if errors:
         return render(request, "join.html", _join_context(event, shown, errors), status_code=422)
-    del attendee
     response = RedirectResponse("/me", status_code=303)
     _cookie(response, ATTENDEE_COOKIE, token, secure=settings.public_url.startswith("https"))
     return response

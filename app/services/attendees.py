@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Any
 
@@ -196,7 +195,3 @@ def shared_contact(attendee: models.Attendee) -> Contact:
     """Only the contact fields this attendee consented to share."""
     given = attendee.contact or {}
     return Contact.model_validate({k: v for k, v in given.items() if k in attendee.share})
-
-
-def check_same_token(attendee: models.Attendee, token: str) -> bool:
-    return hmac.compare_digest(attendee.token_hash, token_hash(token))
