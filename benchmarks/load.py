@@ -51,6 +51,7 @@ from sqlalchemy import create_engine, text
 
 from app.config import Settings
 from app.deps import WRITERS
+from benchmarks.report import heading, say, table
 from matching.defaults import DEFAULT_QUESTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,31 +64,6 @@ ORGANISATIONS = [f"Org {i:02d}" for i in range(40)]
 
 
 # ------------------------------------------------------------------ output
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table: first column left-aligned, the others right-aligned."""
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            cell.ljust(width) if i == 0 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(row) for row in rows)])
-
-
-def say(message: str = "") -> None:
-    print(message, flush=True)
-
-
-def heading(message: str) -> None:
-    say()
-    say(message)
-    say("=" * len(message))
 
 
 def loud(message: str) -> None:

@@ -35,6 +35,7 @@ import networkx as nx
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.report import heading, say, table
 from matching.model import Attendee, History, Plan, Question, Room, Rules, pair
 from matching.plan import plan_rounds
 from matching.scoring import FloatMatrix, Scorer, normalise
@@ -97,31 +98,6 @@ def median_time(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
 
 def spread(times: Sequence[float]) -> str:
     return f"{min(times):.3f}-{max(times):.3f}"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table: first column left-aligned, the others right-aligned."""
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            cell.ljust(width) if i == 0 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(row) for row in rows)])
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def heading(text: str) -> None:
-    say()
-    say(text)
-    say("=" * len(text))
 
 
 def seconds(value: float) -> str:
