@@ -14,6 +14,16 @@ ReasonKind = Literal["shared", "offers", "different", "must_meet"]
 Pair = frozenset[str]
 
 
+def same_organisation_rule(setting: bool | str) -> SameOrganisation:
+    """The rule for colleagues from the setting `avoid_same_organisation` (true: avoid,
+    "strict": forbid, false: allow) or from a stored rule name."""
+    if setting in ("strict", "forbid"):
+        return "forbid"
+    if setting in (False, "allow"):
+        return "allow"
+    return "avoid"
+
+
 def pair(a: str, b: str) -> Pair:
     """The unordered pair {a, b}."""
     return frozenset((a, b))

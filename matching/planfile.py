@@ -9,7 +9,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from matching.defaults import DEFAULT_QUESTIONS
-from matching.model import Attendee, Pair, Plan, Question, Room, Rules, pair
+from matching.model import (
+    Attendee,
+    Pair,
+    Plan,
+    Question,
+    Room,
+    Rules,
+    pair,
+    same_organisation_rule,
+)
 
 MAX_ROUNDS = 100
 
@@ -147,7 +156,7 @@ def room_from_plan_file(parsed: PlanFile) -> Room:
     rules = Rules(
         group_size=parsed.group_size,
         odd=parsed.odd,
-        same_organisation="forbid" if same == "strict" else ("avoid" if same else "allow"),
+        same_organisation=same_organisation_rule(same),
         met_before=pairs(parsed.met_before),
         keep_apart=pairs(parsed.keep_apart),
         must_meet=pairs(parsed.must_meet),

@@ -14,6 +14,7 @@ from app import models
 from app.errors import Conflict, Forbidden, NotFound, Unauthorised
 from app.schemas import EventCreate, EventUpdate, QuestionSpec
 from app.security import new_id, new_join_code, new_token, projector_key_for, token_hash
+from matching.model import same_organisation_rule
 
 EventStatus = Literal["waiting", "running", "finished"]
 
@@ -22,12 +23,6 @@ def mark_changed(session: Session, event: models.Event) -> None:
     """Record that an event changed: its version goes up and, after commit, streams wake."""
     event.version = (event.version or 0) + 1
     session.info.setdefault("changed_events", set()).add(event.id)
-
-
-def _same_organisation(value: bool | str) -> str:
-    if value == "strict":
-        return "forbid"
-    return "avoid" if value else "allow"
 
 
 def same_organisation_setting(stored: str) -> bool | Literal["strict"]:
@@ -67,7 +62,7 @@ def create_event(
         changeover_seconds=data.changeover_seconds,
         group_size=data.group_size,
         odd=data.odd,
-        same_organisation=_same_organisation(data.avoid_same_organisation),
+        same_organisation=same_organisation_rule(data.avoid_same_organisation),
         tables=_tables(data.tables),
         questions=[q.model_dump() for q in data.questions],
         keep_apart=[],
@@ -183,7 +178,7 @@ def update_event(*, session: Session, event: models.Event, data: EventUpdate) ->
         if field in changes and (changes[field] is not None or field == "starts_at"):
             setattr(event, field, changes[field])
     if changes.get("avoid_same_organisation") is not None:
-        event.same_organisation = _same_organisation(changes["avoid_same_organisation"])
+        event.same_organisation = same_organisation_rule(changes["avoid_same_organisation"])
     if "tables" in changes:
         event.tables = _tables(changes["tables"])
     mark_changed(session, event)

@@ -29,7 +29,7 @@ from matching import (
     repair,
     solve_round,
 )
-from matching.model import Pair, Reason
+from matching.model import Pair, Reason, same_organisation_rule
 from matching.solve import RoundOutcome
 
 Phase = Literal["changeover", "talk", "paused", "ended"]
@@ -69,11 +69,7 @@ def room_for(
     rules = Rules(
         group_size=event.group_size,
         odd="sit_out" if event.odd == "sit_out" else "trio",
-        same_organisation=(
-            "forbid"
-            if event.same_organisation == "forbid"
-            else ("allow" if event.same_organisation == "allow" else "avoid")
-        ),
+        same_organisation=same_organisation_rule(event.same_organisation),
         met_before=frozenset(p for p in known if p <= present),
         keep_apart=pairs(event.keep_apart),
         must_meet=pairs(event.must_meet),

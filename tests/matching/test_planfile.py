@@ -115,3 +115,18 @@ def test_strict_organisation_rule_is_a_hard_rule() -> None:
 def test_numeric_ids_are_read_as_text() -> None:
     parsed = parse_plan_file(json.dumps({"attendees": [{"id": 1}, {"id": 2}]}))
     assert [a.id for a in parsed.attendees] == ["1", "2"]
+
+
+def test_same_organisation_rule_reads_settings_and_stored_names() -> None:
+    from matching.model import same_organisation_rule
+
+    assert [same_organisation_rule(v) for v in (True, False, "strict")] == [
+        "avoid",
+        "allow",
+        "forbid",
+    ]
+    assert [same_organisation_rule(v) for v in ("avoid", "allow", "forbid")] == [
+        "avoid",
+        "allow",
+        "forbid",
+    ]
