@@ -1,13 +1,14 @@
-"""The `commonground` command: serve, demo, and plan (the matcher offline)."""
+"""The `commonground` command: serve, demo, plan (the matcher offline), export, purge."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from matching.plan import plan_rounds
 from matching.planfile import (
@@ -17,6 +18,13 @@ from matching.planfile import (
     plan_to_json,
     room_from_plan_file,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from app import models
+    from app.config import Settings
+    from app.db import Database
 
 EXIT_USAGE = 2
 
@@ -94,7 +102,45 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", help="keep the demo database here (default: a new temporary folder)"
     )
 
+    export = commands.add_parser(
+        "export",
+        help="export an event's connections (who met whom) as CSV or JSON",
+        description="Export who met whom, their common ground and connections, with contact "
+        "details only where both connected and the owner consents. Reads the database of "
+        "`commonground serve` (DATABASE_URL, or the SQLite file in COMMONGROUND_DATA_DIR).",
+    )
+    export.add_argument("event", help="the event's id (as in its organiser link /events/ID/...)")
+    export.add_argument("--format", choices=("csv", "json"), default="csv", help="default csv")
+    export.add_argument("--out", help="write here instead of standard output")
+
+    purge = commands.add_parser(
+        "purge",
+        help="delete the personal data of events that ended long enough ago",
+        description="Delete the personal data (attendees, answers, contacts, connections) of "
+        "events that ended RETENTION days ago or more, or of one event at once. Statistics "
+        "are kept. The running server does the same by itself every hour.",
+    )
+    purge.add_argument(
+        "--days",
+        type=_days,
+        help="retention in days (default: COMMONGROUND_RETENTION_DAYS, or 30)",
+    )
+    purge.add_argument("--event", help="purge this finished event now, whatever its age")
+    purge.add_argument(
+        "--dry-run", action="store_true", help="list what would be purged, change nothing"
+    )
+
     return parser
+
+
+def _days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 3650:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 3650 (got {value})")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -111,6 +157,109 @@ def main(argv: Sequence[str] | None = None) -> None:
         _demo(
             host=args.host, port=args.port, people=args.people, live=args.live, data=args.data_dir
         )
+    elif args.command == "export":
+        _guarded(lambda: _export(args.event, fmt=args.format, out=args.out))
+    elif args.command == "purge":
+        _guarded(lambda: _purge(days=args.days, event_id=args.event, dry_run=args.dry_run))
+
+
+def _guarded(run: Callable[[], None]) -> None:
+    """Settings or database trouble is one line and exit status 2, not a traceback."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.errors import DomainError
+
+    try:
+        run()
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        _fail(f"{where}: {first['msg']}")
+    except SQLAlchemyError as error:
+        cause = str(getattr(error, "orig", None) or error).strip()
+        _fail(f"database: {cause.splitlines()[0] if cause else type(error).__name__}")
+    except DomainError as error:
+        _fail(str(error.detail))
+
+
+@contextmanager
+def _database() -> Iterator[tuple[Settings, Database]]:
+    from app.config import Settings
+    from app.db import create_database
+    from app.migrate import upgrade
+
+    settings = Settings()
+    db = create_database(settings)
+    try:
+        upgrade(db.engine)
+        yield settings, db
+    finally:
+        db.engine.dispose()
+
+
+def _event_or_fail(session: Session, event_id: str) -> models.Event:
+    from sqlalchemy import select
+
+    from app import models
+
+    event = session.get(models.Event, event_id)
+    if event is None:
+        known = session.execute(
+            select(models.Event.id, models.Event.name).order_by(models.Event.created_at.desc())
+        ).all()[:5]
+        hint = "; recent events: " + ", ".join(f"{i} ({n})" for i, n in known) if known else ""
+        _fail(f"no event {event_id!r} in this database{hint}")
+    return event
+
+
+def _export(event_id: str, *, fmt: str, out: str | None) -> None:
+    from app.schemas import ConnectionsExport
+    from app.services import exports
+
+    with _database() as (_settings, db), db.reading() as session:
+        event = _event_or_fail(session, event_id)
+        if fmt == "csv":
+            data = exports.connections_csv(session, event)
+        else:
+            document = ConnectionsExport.model_validate(
+                exports.connections_document(session, event)
+            )
+            data = (document.model_dump_json(indent=2) + "\n").encode()
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        Path(out).write_bytes(data)
+    except OSError as error:
+        _fail(f"{out}: {error.strerror or error}")
+
+
+def _purge(*, days: int | None, event_id: str | None, dry_run: bool) -> None:
+    from app.clock import SystemClock
+    from app.services import retention
+
+    now = SystemClock().now()
+    with _database() as (settings, db), db.writing() as session:
+        retention_days = settings.retention_days if days is None else days
+        if event_id is not None:
+            event = _event_or_fail(session, event_id)
+            if event.purged_at is not None:
+                _fail(f"event {event_id!r}: its personal data was already deleted")
+            if event.finished_at is None:
+                _fail(f"event {event_id!r} has not ended; end it first (or wait for retention)")
+            due = [event]
+        else:
+            due = retention.due_events(session, now=now, days=retention_days)
+        for event in due:
+            people = len(event.attendees)
+            if not dry_run:
+                retention.purge(session=session, event=event, now=now)
+            verb = "would delete" if dry_run else "deleted"
+            print(f"{event.id} ({event.name}): {verb} the personal data of {people} people")
+        if not due:
+            print(f"nothing to purge (retention {retention_days} days)")
 
 
 def _plan(source: str, *, rounds: int | None, seed: int | None, out: str | None) -> None:

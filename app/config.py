@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 15.0
     # How often the clock checks for rounds to advance on their own.
     tick_seconds: float = 1.0
+    # Days after an event ends (or was last used) before its personal data is deleted.
+    retention_days: int = Field(default=30, ge=0, le=3650)
+    # How often the running server looks for events due for deletion.
+    purge_every_seconds: float = 3600.0
     max_body_bytes: int = 256 * 1024
     # Guest-list uploads.
     max_upload_bytes: int = 5 * 1024 * 1024

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -30,6 +31,7 @@ from app.routes import api, pages, stream
 from app.routes.pages import find_static
 from app.schemas import Health
 from app.services import events as event_service
+from app.services import retention
 from app.services import rounds as round_service
 from app.services.snapshot import SnapshotCache
 
@@ -235,4 +237,22 @@ def tick(app: FastAPI) -> list[str]:
             if round_service.advance_if_due(session=session, event=event, now=now):
                 changed.append(event_id)
         broker.publish([event_id])
+    changed.extend(_purge_if_due(app, now))
     return changed
+
+
+def _purge_if_due(app: FastAPI, now: datetime) -> list[str]:
+    """Retention: at start-up and then every `purge_every_seconds`, delete the personal data
+    of events that ended `retention_days` ago."""
+    settings: Settings = app.state.settings
+    last: datetime | None = getattr(app.state, "last_purge", None)
+    if last is not None and (now - last).total_seconds() < settings.purge_every_seconds:
+        return []
+    app.state.last_purge = now
+    db: Database = app.state.db
+    with db.writing() as session:
+        purged = retention.purge_due(session=session, now=now, days=settings.retention_days)
+    for event_id in purged:
+        logger.info("retention: deleted the personal data of event %s", event_id)
+    app.state.broker.publish(purged)
+    return purged

@@ -74,6 +74,12 @@ class Event(Base):
     finished_at: Mapped[datetime | None]
     # Bumped on every change; streams send it so clients can drop stale states.
     version: Mapped[int] = mapped_column(Integer, default=0)
+    # When the event's personal data was purged; its figures are kept in `summary`.
+    purged_at: Mapped[datetime | None]
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Rounds fixed in advance by printing the plan (people on paper follow it):
+    # [{"index": n, "groups": [{"table": name, "members": [ids]}], "sitting_out": [ids]}].
+    printed_plan: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
 
     attendees: Mapped[list[Attendee]] = relationship(
         back_populates="event", cascade="all, delete-orphan", order_by="Attendee.joined_at"
@@ -99,6 +105,25 @@ class Attendee(Base):
     joined_at: Mapped[datetime]
 
     event: Mapped[Event] = relationship(back_populates="attendees")
+    consents: Mapped[list[Consent]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="Consent.id"
+    )
+
+
+class Consent(Base):
+    """One change of an attendee's consent to share a contact field: when, and to which text."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    attendee_id: Mapped[str] = mapped_column(
+        ForeignKey("attendees.id", ondelete="CASCADE"), index=True
+    )
+    field: Mapped[str] = mapped_column(String(10))
+    # True: consent given; False: withdrawn.
+    granted: Mapped[bool] = mapped_column(Boolean)
+    text: Mapped[str] = mapped_column(String(500))
+    recorded_at: Mapped[datetime]
 
 
 class Round(Base):

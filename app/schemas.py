@@ -172,6 +172,9 @@ class EventRead(BaseModel):
     current_round: int | None
     counts: Counts
     links: Links
+    # When the personal data was deleted, or when it will be (retention).
+    purged_at: datetime | None
+    purge_due_at: datetime | None
 
 
 # ------------------------------------------------------------------ attendees
@@ -251,6 +254,9 @@ class AttendeeRead(BaseModel):
     answers: dict[str, list[str]]
     presence: Presence
     joined_at: datetime
+    # Their personal link, for people the organiser added (import, walk-up): derivable
+    # from the organiser token. None for people who joined on their own phone.
+    link: str | None = None
 
 
 class PresenceRequest(_In):
@@ -403,6 +409,56 @@ class MeRead(BaseModel):
     server_time: datetime
 
 
+class ConsentRecord(BaseModel):
+    """Consent to share one contact field was given (or withdrawn) at this time, to this text."""
+
+    field: ContactField
+    granted: bool
+    text: str
+    recorded_at: datetime
+
+
+class MyData(BaseModel):
+    """Everything the service holds about one attendee (their data export)."""
+
+    exported_at: datetime
+    event: MyEvent
+    profile: MeProfile
+    joined_at: datetime
+    consents: list[ConsentRecord]
+    met: list[Met]
+    connections: list[Connection]
+    # When this event's personal data will be deleted (retention), if it is known yet.
+    deleted_after: datetime | None
+
+
+# ------------------------------------------------------------------ statistics
+
+
+class Figures(BaseModel):
+    conversations: int
+    mutual_connections: int
+    pairs_with_common_ground: int
+    # pairs_with_common_ground / conversations (0 when there were none).
+    share_with_common_ground: float
+
+
+class RoundFigures(Figures):
+    index: int
+
+
+class EventStats(BaseModel):
+    rounds: list[RoundFigures]
+    totals: Figures
+    # Set once the personal data is deleted: the figures are those kept at that time.
+    purged_at: datetime | None
+
+
+class Purged(BaseModel):
+    purged_at: datetime
+    attendees_removed: int
+
+
 # ------------------------------------------------------------------ projector
 
 
@@ -507,3 +563,45 @@ class ImportResult(BaseModel):
     rows: int
     dry_run: bool
     attendees: list[ImportedAttendee]
+
+
+# ------------------------------------------------------------------ personal links export
+
+
+class PersonalLink(BaseModel):
+    id: str
+    name: str
+    organisation: str
+    # Only for people the organiser added: someone who joined on their own phone gave
+    # their contact details to the attendees they choose, not to the organiser.
+    email: str | None
+    presence: Presence
+    # None: they joined on their own phone, and only they hold their link.
+    link: str | None
+    joined_on_own_phone: bool
+
+
+class PersonalLinksExport(BaseModel):
+    event: ExportEvent
+    people: list[PersonalLink]
+
+
+# ------------------------------------------------------------------ the printed plan
+
+
+class PlannedGroup(BaseModel):
+    table: str
+    members: list[str]
+
+
+class PlannedRound(BaseModel):
+    index: int
+    groups: list[PlannedGroup]
+    sitting_out: list[str]
+
+
+class PrintedPlan(BaseModel):
+    """The rounds not yet drawn, fixed in advance for printing (attendee ids by table);
+    live rounds keep these groups and tables for everyone who is there."""
+
+    rounds: list[PlannedRound]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -36,3 +37,11 @@ def projector_key_for(organiser_token: str, event_id: str) -> str:
     show the projector link again although the server keeps only hashes."""
     digest = hmac.new(organiser_token.encode(), f"projector:{event_id}".encode(), "sha256")
     return digest.hexdigest()[:32]
+
+
+def attendee_token_for(organiser_token: str, attendee_id: str) -> str:
+    """The token of someone the organiser added (import, walk-up), derived from the organiser
+    token like the projector key: the console can show their personal link again, although
+    the server keeps only its hash. 256 bits, URL-safe."""
+    digest = hmac.new(organiser_token.encode(), f"attendee:{attendee_id}".encode(), "sha256")
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()

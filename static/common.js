@@ -25,7 +25,12 @@ window.CG = (function () {
     try { data = await response.json(); } catch (e) { data = null; }
     if (!response.ok) {
       const detail = data && data.detail;
-      throw new Error(typeof detail === "string" ? detail : "Something went wrong (" + response.status + ")");
+      if (typeof detail === "string") throw new Error(detail);
+      if (Array.isArray(detail) && detail.length) {
+        // Validation errors: "contact.email: value is not a valid email address".
+        throw new Error(detail.map((d) => (d.loc ? d.loc.filter((p) => p !== "body").join(".") + ": " : "") + (d.msg || d.reason || "")).join("; "));
+      }
+      throw new Error("Something went wrong (" + response.status + ")");
     }
     return data;
   }

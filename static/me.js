@@ -18,13 +18,13 @@
   }
 
   function render(s) {
-    state = s; syncClock(s.server_time);
+    state = s; syncClock(s.server_time); fillSharing(s.attendee);
     const r = s.round, me = s.attendee;
     card.replaceChildren(); actions.replaceChildren();
     if (s.event.status === "finished") {
       status.textContent = s.event.name + " has finished. Thank you!";
     } else if (!r || r.phase === "ended") {
-      status.textContent = "You're in, " + me.name + ". " + s.event.present + " people are here.";
+      status.textContent = "You're in, " + me.name + ". " + (s.event.present === 1 ? "1 person is here." : s.event.present + " people are here.");
     } else {
       status.textContent = s.event.name;
     }
@@ -95,6 +95,32 @@
     if (r.phase === "paused") { countdown.textContent = "Paused " + format(r.remaining_seconds); return; }
     countdown.textContent = (r.phase === "changeover" ? "Find your table " : "") + format(secondsUntil(r.phase_ends_at));
   }
+  // The sharing form is filled from the first state only, so a live update never
+  // overwrites what the attendee is typing.
+  const sharing = document.getElementById("sharing"), sharingStatus = document.getElementById("sharing-status");
+  let sharingFilled = false;
+  function fillSharing(me) {
+    if (sharingFilled) return;
+    sharingFilled = true;
+    for (const field of ["email", "phone", "url"]) {
+      sharing.elements[field].value = me.contact[field] || "";
+    }
+    for (const box of sharing.querySelectorAll("input[name=share]")) { box.checked = me.share.includes(box.value); }
+  }
+  sharing.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const contact = {};
+    for (const field of ["email", "phone", "url"]) {
+      const value = sharing.elements[field].value.trim();
+      if (value) contact[field] = value;
+    }
+    const share = [...sharing.querySelectorAll("input[name=share]:checked")].map((b) => b.value);
+    sharingStatus.textContent = "Saving…";
+    try {
+      const saved = await api("PATCH", "/api/v1/me", { contact, share });
+      sharingStatus.textContent = "Saved. You share: " + (saved.attendee.share.join(", ") || "nothing") + ".";
+    } catch (err) { sharingStatus.textContent = err.message; }
+  });
   setInterval(tick, 250);
   document.getElementById("delete-me").addEventListener("click", async () => {
     if (!confirm("Delete your profile and contact details from this event?")) return;

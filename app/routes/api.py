@@ -40,6 +40,7 @@ from app.schemas import (
     EventCreate,
     EventCreated,
     EventRead,
+    EventStats,
     EventUpdate,
     ImportedAttendee,
     ImportResult,
@@ -49,8 +50,12 @@ from app.schemas import (
     MeLinks,
     MeRead,
     MeUpdate,
+    MyData,
+    PersonalLinksExport,
     PresenceRequest,
     Preview,
+    PrintedPlan,
+    Purged,
     ReportRequest,
     RoundRead,
     RoundStart,
@@ -59,7 +64,7 @@ from app.schemas import (
 from app.security import normalise_join_code
 from app.services import attendees as attendee_service
 from app.services import events as event_service
-from app.services import exports, imports, snapshot, views
+from app.services import exports, imports, printing, retention, snapshot, stats, views
 from app.services import rounds as round_service
 
 router = APIRouter(prefix="/api/v1")
@@ -128,7 +133,7 @@ def read_event(
     event: OrganiserRead, session: ReadSession, settings: SettingsDep, token: OrganiserTokenDep
 ) -> EventRead:
     assert token is not None  # checked by OrganiserRead
-    return views.event_read(session, event, public_url=settings.public_url, organiser_token=token)
+    return views.event_read(session, event, settings=settings, organiser_token=token)
 
 
 @router.patch("/events/{event_id}", responses=errors(401, 403, 404, 409, 429), tags=["events"])
@@ -141,7 +146,7 @@ def update_event(
 ) -> EventRead:
     assert token is not None
     event_service.update_event(session=session, event=event, data=data)
-    return views.event_read(session, event, public_url=settings.public_url, organiser_token=token)
+    return views.event_read(session, event, settings=settings, organiser_token=token)
 
 
 @router.get("/events/{event_id}/console", responses=ORGANISER, tags=["events"])
@@ -155,19 +160,21 @@ def console_state(
     """What the organiser console shows: the event, the roster and the current round (the
     same as each message of its live stream)."""
     assert token is not None
-    return views.console_read(
-        session, event, clock.now(), public_url=settings.public_url, organiser_token=token
-    )
+    return views.console_read(session, event, clock.now(), settings=settings, organiser_token=token)
 
 
 # ------------------------------------------------------------------ roster
 
 
 @router.get("/events/{event_id}/attendees", responses=ORGANISER, tags=["attendees"])
-def list_attendees(event: OrganiserRead, session: ReadSession) -> list[AttendeeOut]:
+def list_attendees(
+    event: OrganiserRead, session: ReadSession, settings: SettingsDep, token: OrganiserTokenDep
+) -> list[AttendeeOut]:
+    """The roster; `link` is the personal link of each person the organiser added."""
+    assert token is not None  # checked by OrganiserRead
     return [
-        AttendeeOut.model_validate(a, from_attributes=True)
-        for a in attendee_service.roster(session, event)
+        views.attendee_out(attendee, organiser_token=token, public_url=settings.public_url)
+        for attendee in attendee_service.roster(session, event)
     ]
 
 
@@ -183,10 +190,17 @@ def add_walk_up(
     session: WriteSession,
     clock: ClockDep,
     settings: SettingsDep,
+    organiser_token: OrganiserTokenDep,
 ) -> Joined:
     """Add someone by hand (a walk-up); they get their own personal link."""
-    attendee, token = attendee_service.join(
-        session=session, event=event, data=data, now=clock.now(), presence=data.presence
+    assert organiser_token is not None  # checked by OrganiserWrite
+    attendee, token = attendee_service.add_by_organiser(
+        session=session,
+        event=event,
+        data=data,
+        now=clock.now(),
+        presence=data.presence,
+        organiser_token=organiser_token,
     )
     return Joined(
         attendee_id=attendee.id,
@@ -201,13 +215,16 @@ def update_attendee(
     data: AttendeeUpdate,
     event: OrganiserWrite,
     session: WriteSession,
+    settings: SettingsDep,
+    token: OrganiserTokenDep,
 ) -> AttendeeOut:
     """Check someone in (`presence`), or correct their profile."""
+    assert token is not None  # checked by OrganiserWrite
     attendee = attendee_service.organiser_attendee(session, event, attendee_id)
     attendee_service.update_attendee(
         session=session, event=event, attendee=attendee, changes=data.model_dump(exclude_unset=True)
     )
-    return AttendeeOut.model_validate(attendee, from_attributes=True)
+    return views.attendee_out(attendee, organiser_token=token, public_url=settings.public_url)
 
 
 @router.delete(
@@ -239,6 +256,7 @@ def import_attendees(
     session: WriteSession,
     clock: ClockDep,
     settings: SettingsDep,
+    organiser_token: OrganiserTokenDep,
     response: Response,
     mapping: Annotated[
         str | None,
@@ -262,7 +280,15 @@ def import_attendees(
             raise RowErrors(plan.errors)
         response.status_code = status.HTTP_200_OK
         return result
-    for item in imports.save(session=session, event=event, plan=plan, now=clock.now()):
+    assert organiser_token is not None  # checked by OrganiserWrite
+    saved = imports.save(
+        session=session,
+        event=event,
+        plan=plan,
+        now=clock.now(),
+        organiser_token=organiser_token,
+    )
+    for item in saved:
         result.attendees.append(
             ImportedAttendee(
                 attendee_id=item.attendee.id,
@@ -331,7 +357,9 @@ def read_me(me: AttendeeRead, session: ReadSession, request: Request, clock: Clo
 @router.patch("/me", responses=errors(401, 429), tags=["me"])
 def update_me(data: MeUpdate, me: AttendeeWrite, session: WriteSession, clock: ClockDep) -> MeRead:
     event = event_service.get_event(session, me.event_id)
-    attendee_service.update_me(session=session, event=event, attendee=me, data=data)
+    attendee_service.update_me(
+        session=session, event=event, attendee=me, data=data, now=clock.now()
+    )
     return _me(session, me, clock)
 
 
@@ -341,6 +369,21 @@ def delete_me(me: AttendeeWrite, session: WriteSession) -> Response:
     event = event_service.get_event(session, me.event_id)
     attendee_service.remove(session=session, event=event, attendee=me)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me/export.json", responses=ATTENDEE, tags=["me"])
+def export_my_data(
+    me: AttendeeRead,
+    session: ReadSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    response: Response,
+) -> MyData:
+    """Everything held about you: profile, contact details and what you share (with when
+    you consented, to which text), people met, connections."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Disposition"] = 'attachment; filename="my-data.json"'
+    return exports.my_data(session, me, now=clock.now(), retention_days=settings.retention_days)
 
 
 @router.post("/me/presence", responses=ATTENDEE, tags=["me"])
@@ -435,6 +478,66 @@ def clock_action(
     return views.round_read(session, event, round_, now)
 
 
+@router.post(
+    "/events/{event_id}/finish", responses=errors(401, 403, 404, 409, 429), tags=["rounds"]
+)
+def finish_event(
+    event: OrganiserWrite,
+    session: WriteSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    token: OrganiserTokenDep,
+) -> EventRead:
+    """End the event now: the current round ends, no more rounds or joins; exports,
+    statistics and the purge of personal data follow."""
+    assert token is not None  # checked by OrganiserWrite
+    round_service.finish(session=session, event=event, now=clock.now())
+    return views.event_read(session, event, settings=settings, organiser_token=token)
+
+
+@router.get("/events/{event_id}/stats", responses=ORGANISER, tags=["events"])
+def event_statistics(event: OrganiserRead, session: ReadSession) -> EventStats:
+    """Per round and in total: conversations held, mutual connections, and the share of
+    pairs with common ground (kept after the personal data is deleted)."""
+    return EventStats.model_validate(stats.event_stats(snapshot.load(session, event.id)))
+
+
+@router.post("/events/{event_id}/purge", responses=errors(401, 403, 404, 409, 429), tags=["events"])
+def purge_event(event: OrganiserWrite, session: WriteSession, clock: ClockDep) -> Purged:
+    """Delete the event's personal data now (it must have ended): attendees, answers,
+    contacts, interests. The settings and statistics stay. This cannot be undone."""
+    now = clock.now()
+    removed = retention.purge_finished(session=session, event=event, now=now)
+    return Purged(purged_at=now, attendees_removed=removed)
+
+
+# ------------------------------------------------------------------ the printed plan
+
+
+@router.post(
+    "/events/{event_id}/plan",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 404, 409, 429),
+    tags=["rounds"],
+)
+def fix_plan(event: OrganiserWrite, session: WriteSession) -> PrintedPlan:
+    """Plan every round not yet drawn for the people here or registered, to print it:
+    live rounds then keep each printed group and table while all its members are there."""
+    return PrintedPlan.model_validate({"rounds": printing.fix_plan(session=session, event=event)})
+
+
+@router.delete(
+    "/events/{event_id}/plan",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ORGANISER,
+    tags=["rounds"],
+)
+def release_plan(event: OrganiserWrite, session: WriteSession) -> Response:
+    """Drop the printed plan: the remaining rounds are drawn live again."""
+    printing.release_plan(session=session, event=event)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 # ------------------------------------------------------------------ projector
 
 
@@ -451,6 +554,18 @@ def display(
 # ------------------------------------------------------------------ after the event
 
 
+def _download(data: bytes, filename: str, media_type: str = "text/csv; charset=utf-8") -> Response:
+    """A file to save, never kept by a cache (exports hold personal data)."""
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @router.get(
     "/events/{event_id}/export/connections.csv",
     response_class=Response,
@@ -463,14 +578,7 @@ def display(
 def export_connections_csv(event: OrganiserRead, session: ReadSession) -> Response:
     """Who met whom, their common ground, who asked to stay in touch; contacts only on
     connections, as consented. Safe to open in a spreadsheet (UTF-8 with BOM)."""
-    return Response(
-        exports.connections_csv(session, event),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="connections-{event.id}.csv"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return _download(exports.connections_csv(session, event), f"connections-{event.id}.csv")
 
 
 @router.get("/events/{event_id}/export/connections.json", responses=ORGANISER, tags=["exports"])
@@ -483,6 +591,46 @@ def export_connections_json(
 
 
 @router.get(
+    "/events/{event_id}/export/links.csv",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "One row per attendee"},
+        **ORGANISER,
+    },
+    tags=["exports"],
+)
+def export_links_csv(
+    event: OrganiserRead, session: ReadSession, settings: SettingsDep, token: OrganiserTokenDep
+) -> Response:
+    """Everyone's personal link, for a mail merge: people the organiser imported or added
+    have one; people who joined on their own phone are listed without. Safe to open in a
+    spreadsheet (UTF-8 with BOM)."""
+    assert token is not None  # checked by OrganiserRead
+    return _download(
+        exports.links_csv(session, event, organiser_token=token, public_url=settings.public_url),
+        f"links-{event.id}.csv",
+    )
+
+
+@router.get("/events/{event_id}/export/links.json", responses=ORGANISER, tags=["exports"])
+def export_links_json(
+    event: OrganiserRead,
+    session: ReadSession,
+    settings: SettingsDep,
+    token: OrganiserTokenDep,
+    response: Response,
+) -> PersonalLinksExport:
+    """The same as the CSV, as JSON."""
+    assert token is not None  # checked by OrganiserRead
+    response.headers["Cache-Control"] = "no-store"
+    return PersonalLinksExport.model_validate(
+        exports.links_document(
+            session, event, organiser_token=token, public_url=settings.public_url
+        )
+    )
+
+
+@router.get(
     "/me/connections.vcf",
     response_class=Response,
     responses={200: {"content": {"text/vcard": {}}, "description": "vCard 3.0"}, **ATTENDEE},
@@ -490,11 +638,6 @@ def export_connections_json(
 )
 def my_connections_vcf(me: AttendeeRead, session: ReadSession) -> Response:
     """Your mutual connections as vCards, with the details each consented to share."""
-    return Response(
-        exports.connections_vcf(session, me),
-        media_type="text/vcard; charset=utf-8",
-        headers={
-            "Content-Disposition": 'attachment; filename="connections.vcf"',
-            "Cache-Control": "no-store",
-        },
+    return _download(
+        exports.connections_vcf(session, me), "connections.vcf", "text/vcard; charset=utf-8"
     )

@@ -32,7 +32,8 @@ from app.schemas import EventCreate, JoinRequest, QuestionSpec, default_question
 from app.security import normalise_join_code, projector_key_for
 from app.services import attendees as attendee_service
 from app.services import events as event_service
-from app.services import views
+from app.services import printing, views
+from app.services.consent import FIELD_NAMES, consent_text
 
 COOKIE_SECONDS = 60 * 60 * 24 * 30
 
@@ -226,6 +227,7 @@ def _join_context(event: Any, form: dict[str, Any], errors: dict[str, str]) -> d
         + [QuestionSpec.model_validate(q) for q in event.questions if q["kind"] == "different"],
         "form": form,
         "errors": errors,
+        "consent_texts": {field: consent_text(field) for field in FIELD_NAMES},
     }
 
 
@@ -334,7 +336,11 @@ def me_page(
         return response
     if not request.cookies.get(ATTENDEE_COOKIE):
         return RedirectResponse("/join", status_code=303)
-    return render(request, "me.html", {})
+    return render(
+        request,
+        "me.html",
+        {"consent_texts": {field: consent_text(field) for field in FIELD_NAMES}},
+    )
 
 
 # ------------------------------------------------------------------ projector and console
@@ -392,3 +398,41 @@ def console_page(
             "projector_url": f"/events/{event.id}/projector?key={key}",
         },
     )
+
+
+# ------------------------------------------------------------------ printing
+
+
+def _printing_context(request: Request, session: ReadSession, event_id: str) -> dict[str, Any]:
+    """What both print pages need; the organiser's cookie authorises them, as the console."""
+    event = event_service.organiser_event(session, event_id, request.cookies.get(ORGANISER_COOKIE))
+    sheet = printing.sheet_for(session, event)
+    return {
+        "event": event,
+        "event_id": event.id,
+        "sheet": sheet,
+        "can_fix": event.finished_at is None and sheet.open_rounds > 0,
+    }
+
+
+@router.get("/events/{event_id}/print/schedule", response_class=HTMLResponse)
+def print_schedule_page(
+    request: Request,
+    event_id: str,
+    session: ReadSession,
+    attendee: Annotated[str | None, Query(max_length=16)] = None,
+) -> HTMLResponse:
+    """Each attendee's rounds on paper (or one attendee's): time, table, partners."""
+    context = _printing_context(request, session, event_id)
+    context["schedules"] = printing.schedules(
+        session, context["event"], context["sheet"], attendee_id=attendee
+    )
+    return render(request, "print_schedule.html", context)
+
+
+@router.get("/events/{event_id}/print/tables", response_class=HTMLResponse)
+def print_tables_page(request: Request, event_id: str, session: ReadSession) -> HTMLResponse:
+    """One card per table: who sits there in each round."""
+    context = _printing_context(request, session, event_id)
+    context["cards"] = printing.table_cards(context["sheet"], context["event"])
+    return render(request, "print_tables.html", context)

@@ -151,14 +151,18 @@ async def console_stream(
     request: Request, organiser: Annotated[tuple[str, str], Depends(_stream_organiser)]
 ) -> AsyncIterable[ServerSentEvent]:
     """The organiser console's state: the event, the roster and the current round."""
-    db, clock, public_url = _parts(request)
+    db, clock, _ = _parts(request)
     event_id, token = organiser
 
     def read() -> BaseModel:
         with db.reading() as session:
             event = event_service.get_event(session, event_id)
             return views.console_read(
-                session, event, clock.now(), public_url=public_url, organiser_token=token
+                session,
+                event,
+                clock.now(),
+                settings=request.app.state.settings,
+                organiser_token=token,
             )
 
     async for item in _stream(request, event_id, read):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,8 @@ from sqlalchemy.orm import Session
 from app import models
 from app.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorised
 from app.schemas import Contact, JoinRequest, MeUpdate
-from app.security import new_id, new_token, token_hash
+from app.security import attendee_token_for, new_id, new_token, token_hash
+from app.services import consent
 from app.services.events import mark_changed
 from matching.scoring import normalise
 
@@ -44,13 +46,15 @@ def join(
     data: JoinRequest,
     now: datetime,
     presence: str = "present",
+    token: str | None = None,
+    attendee_id: str | None = None,
 ) -> tuple[models.Attendee, str]:
-    """A new attendee and their token (shown once)."""
+    """A new attendee and their token (shown once; or the given one, derived by the caller)."""
     if event.finished_at is not None:
         raise Conflict("this event has finished")
-    token = new_token()
+    token = token or new_token()
     attendee = models.Attendee(
-        id=new_id(),
+        id=attendee_id or new_id(),
         event_id=event.id,
         name=data.name,
         organisation=data.organisation,
@@ -61,10 +65,41 @@ def join(
         presence=presence,
         joined_at=now,
     )
+    consent.record(attendee=attendee, before=(), after=attendee.share, now=now)
     session.add(attendee)
     mark_changed(session, event)
     session.flush()
     return attendee, token
+
+
+def add_by_organiser(
+    *,
+    session: Session,
+    event: models.Event,
+    data: JoinRequest,
+    now: datetime,
+    presence: str,
+    organiser_token: str,
+) -> tuple[models.Attendee, str]:
+    """Someone the organiser adds (walk-up, guest list) gets a token derived from the
+    organiser token, so the console and the links export can show their link again later."""
+    attendee_id = new_id()
+    return join(
+        session=session,
+        event=event,
+        data=data,
+        now=now,
+        presence=presence,
+        attendee_id=attendee_id,
+        token=attendee_token_for(organiser_token, attendee_id),
+    )
+
+
+def token_for_organiser(attendee: models.Attendee, organiser_token: str) -> str | None:
+    """The token of someone the organiser added, derived again; None for someone who joined
+    on their own phone (their token exists only there)."""
+    token = attendee_token_for(organiser_token, attendee.id)
+    return token if hmac.compare_digest(attendee.token_hash, token_hash(token)) else None
 
 
 def attendee_by_token(session: Session, token: str | None) -> models.Attendee:
@@ -112,7 +147,12 @@ def update_attendee(
 
 
 def update_me(
-    *, session: Session, event: models.Event, attendee: models.Attendee, data: MeUpdate
+    *,
+    session: Session,
+    event: models.Event,
+    attendee: models.Attendee,
+    data: MeUpdate,
+    now: datetime,
 ) -> models.Attendee:
     changes = data.model_dump(exclude_unset=True)
     update_attendee(
@@ -124,7 +164,9 @@ def update_me(
     if data.contact is not None:
         attendee.contact = data.contact.model_dump(exclude_none=True)
     if data.share is not None:
-        attendee.share = sorted(set(data.share))
+        share = sorted(set(data.share))
+        consent.record(attendee=attendee, before=attendee.share, after=share, now=now)
+        attendee.share = share
     session.flush()
     return attendee
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import vobject
@@ -16,9 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import models
+from app.schemas import ConsentRecord, MyData
 from app.services import attendees as attendee_service
+from app.services import consent, retention, snapshot
 from app.services.rounds import all_rounds, reasons_from_json
-from app.services.views import GONE, pair_reasons
+from app.services.stats import pair_reasons
+from app.services.views import GONE, me_link, me_read
 
 # A spreadsheet runs a cell that starts with one of these as a formula.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -167,6 +171,26 @@ def connections_csv(session: Session, event: models.Event) -> bytes:
     return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
 
 
+def my_data(session: Session, me: models.Attendee, *, now: datetime, retention_days: int) -> MyData:
+    """An attendee's data export: profile, consent record, people met, connections."""
+    event = session.get_one(models.Event, me.event_id)
+    view = me_read(snapshot.load(session, me.event_id), me, now)
+    return MyData(
+        exported_at=now,
+        event=view.event,
+        profile=view.attendee,
+        joined_at=me.joined_at,
+        consents=[ConsentRecord.model_validate(row) for row in consent.history(me)],
+        met=view.met,
+        connections=view.connections,
+        deleted_after=(
+            retention.purge_due_at(session, event, days=retention_days)
+            if event.finished_at is not None
+            else None
+        ),
+    )
+
+
 def connections_vcf(session: Session, me: models.Attendee) -> bytes:
     """vCard 3.0, one card per mutual connection, with the fields they consented to share."""
     outgoing, incoming = attendee_service.interests_of(session, me)
@@ -191,3 +215,67 @@ def connections_vcf(session: Session, me: models.Attendee) -> bytes:
             card.add("url").value = contact["url"]
         cards.append(card.serialize())
     return "".join(cards).encode("utf-8")
+
+
+# ------------------------------------------------------------------ personal links
+
+
+OWN_PHONE = "joined on their own phone"
+LINK_COLUMNS = ("name", "organisation", "email", "presence", "link", "note")
+
+
+def personal_link(
+    attendee: models.Attendee, *, organiser_token: str, public_url: str
+) -> str | None:
+    """The personal link of someone the organiser added (import, walk-up); None for someone
+    who joined on their own phone."""
+    token = attendee_service.token_for_organiser(attendee, organiser_token)
+    return None if token is None else me_link(public_url, token)
+
+
+def links_document(
+    session: Session, event: models.Event, *, organiser_token: str, public_url: str
+) -> dict[str, Any]:
+    """Everyone, by name, with the personal link the organiser can send them where there is one."""
+    people = sorted(_people(session, event).values(), key=lambda a: (a.name.casefold(), a.id))
+    rows = []
+    for attendee in people:
+        link = personal_link(attendee, organiser_token=organiser_token, public_url=public_url)
+        # The organiser typed or imported these contacts; someone who joined on their own
+        # phone shares theirs only with the people they choose.
+        email = (attendee.contact or {}).get("email") if link is not None else None
+        rows.append(
+            {
+                "id": attendee.id,
+                "name": attendee.name,
+                "organisation": attendee.organisation,
+                "email": email,
+                "presence": attendee.presence,
+                "link": link,
+                "joined_on_own_phone": link is None,
+            }
+        )
+    return {"event": {"id": event.id, "name": event.name}, "people": rows}
+
+
+def links_csv(
+    session: Session, event: models.Event, *, organiser_token: str, public_url: str
+) -> bytes:
+    """The links document as a spreadsheet for a mail merge. UTF-8 with a BOM."""
+    document = links_document(
+        session, event, organiser_token=organiser_token, public_url=public_url
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(LINK_COLUMNS)
+    for person in document["people"]:
+        row = [
+            person["name"],
+            person["organisation"],
+            person["email"] or "",
+            person["presence"],
+            person["link"] or "",
+            OWN_PHONE if person["joined_on_own_phone"] else "",
+        ]
+        writer.writerow([safe_cell(cell) for cell in row])
+    return "\ufeff".encode() + buffer.getvalue().encode("utf-8")

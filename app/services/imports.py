@@ -186,7 +186,9 @@ def _row(plan: ImportPlan, line: int, values: dict[str, str], event: models.Even
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        plan.errors.append({"line": line, "field": where, "msg": first["msg"]})
+        plan.errors.append(
+            {"line": line, "field": where, "msg": str(first["msg"]).removeprefix("Value error, ")}
+        )
         return
     except Invalid as error:
         plan.errors.append({"line": line, "field": "answers", "msg": error.detail})
@@ -201,15 +203,21 @@ class Imported:
 
 
 def save(
-    *, session: Session, event: models.Event, plan: ImportPlan, now: datetime
+    *, session: Session, event: models.Event, plan: ImportPlan, now: datetime, organiser_token: str
 ) -> list[Imported]:
-    """Add every row as a registered attendee (checked in when they arrive)."""
+    """Add every row as a registered attendee (checked in when they arrive), each with a
+    personal link the organiser can show again (see attendees.add_by_organiser)."""
     if plan.errors:
         raise RowErrors(plan.errors)
     created = []
     for request in plan.rows:
-        attendee, token = attendee_service.join(
-            session=session, event=event, data=request, now=now, presence="registered"
+        attendee, token = attendee_service.add_by_organiser(
+            session=session,
+            event=event,
+            data=request,
+            now=now,
+            presence="registered",
+            organiser_token=organiser_token,
         )
         created.append(Imported(attendee, token))
     return created

@@ -30,6 +30,7 @@ from matching import (
     solve_round,
 )
 from matching.model import Pair, Reason, same_organisation_rule
+from matching.plan import complete_round
 from matching.solve import RoundOutcome
 
 Phase = Literal["changeover", "talk", "paused", "ended"]
@@ -146,21 +147,79 @@ class Draw:
 
 
 def draw(session: Session, event: models.Event, *, index: int) -> Draw:
-    """Run the matcher for round `index` over the people present now."""
+    """Run the matcher for round `index` over the people present now.
+
+    When the printed plan holds this round, people on paper keep their table and partners:
+    a planned group stays as printed unless one of its members is missing or two of them
+    turned out to know each other (or met in a live round the plan did not foresee); only
+    the others are placed by the matcher, at the tables left free.
+    """
     present = _present(session, event)
     if len(present) < 2:
         raise Conflict(f"at least 2 people must be present to draw a round ({len(present)} are)")
     known = known_pairs(session, event)
     room = room_for(event, present, known)
-    history = history_for(all_rounds(session, event), known)
-    outcome = solve_round(
-        Scorer(room),
-        present=[a.id for a in present],
-        history=history,
-        index=index,
-        seed=event.seed,
-    )
+    held = all_rounds(session, event)
+    history = history_for(held, known)
+    ids = [a.id for a in present]
+    planned = _planned_groups(event, index)
+    if planned is None:
+        outcome = solve_round(
+            Scorer(room), present=ids, history=history, index=index, seed=event.seed
+        )
+    else:
+        broken = set(known) | _unforeseen_meetings(event, held, index)
+        here = set(ids)
+        kept = [
+            (table, members)
+            for table, members in planned
+            if set(members) <= here and not any(p in broken for p in _pairs_of(members))
+        ]
+        outcome = complete_round(
+            Scorer(room), kept=kept, present=ids, history=history, index=index, seed=event.seed
+        )
     return Draw(index=index, outcome=outcome, room=room)
+
+
+def _planned_groups(event: models.Event, index: int) -> list[tuple[str, list[str]]] | None:
+    """Round `index` of the printed plan as (table, members), or None if it is not planned."""
+    for planned in event.printed_plan or ():
+        if planned["index"] == index:
+            return [(str(g["table"]), [str(m) for m in g["members"]]) for g in planned["groups"]]
+    return None
+
+
+def _pairs_of(members: Sequence[str]) -> Iterable[Pair]:
+    for i, a in enumerate(members):
+        for b in members[i + 1 :]:
+            yield pair(a, b)
+
+
+def _unforeseen_meetings(
+    event: models.Event, held: Sequence[models.Round], index: int
+) -> set[Pair]:
+    """Pairs who met in live rounds before `index` more often than the printed plan foresaw
+    (live rounds that did not follow it): keeping them together would be a repeat."""
+    plan = {r["index"]: r for r in event.printed_plan or ()}
+    first = min(plan, default=index)
+    expected: dict[Pair, int] = {}
+    for round_ in held:
+        if round_.index < first:
+            for group in round_.groups:
+                for p in _pairs_of(group.members):
+                    expected[p] = expected.get(p, 0) + 1
+    for planned_index, planned in plan.items():
+        if planned_index < index:
+            for group in planned["groups"]:
+                for p in _pairs_of(group["members"]):
+                    expected[p] = expected.get(p, 0) + 1
+    actual: dict[Pair, int] = {}
+    for round_ in held:
+        if round_.index < index:
+            for group in round_.groups:
+                for p in _pairs_of(group.members):
+                    actual[p] = actual.get(p, 0) + 1
+    return {p for p, count in actual.items() if count > expected.get(p, 0)}
 
 
 def _next_index(session: Session, event: models.Event) -> int:
@@ -341,6 +400,19 @@ def _end(event: models.Event, round_: models.Round, *, at: datetime, now: dateti
     round_.paused_at = None
     if round_.index >= event.rounds:
         event.finished_at = now
+
+
+def finish(*, session: Session, event: models.Event, now: datetime) -> None:
+    """End the event now (early, or after its last round): the current round ends too."""
+    if event.finished_at is not None:
+        raise Conflict("this event has already finished")
+    round_ = current_round(session, event)
+    if round_ is not None and round_.ended_at is None:
+        round_.ended_at = min(round_.paused_at or now, round_.ends_at)
+        round_.paused_at = None
+    event.finished_at = now
+    mark_changed(session, event)
+    session.flush()
 
 
 def advance_if_due(*, session: Session, event: models.Event, now: datetime) -> bool:

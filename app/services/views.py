@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import models
+from app.config import Settings
 from app.schemas import (
     AttendeeRead,
     Clock,
@@ -38,10 +39,11 @@ from app.schemas import (
 from app.security import projector_key_for
 from app.services import attendees as attendee_service
 from app.services import events as event_service
+from app.services import retention
 from app.services.rounds import Draw, all_rounds, clock_state, current_round, reasons_from_json
 from app.services.snapshot import Snapshot
+from app.services.stats import event_stats, pair_reasons
 from matching.model import Reason
-from matching.scoring import normalise
 
 GONE = "Someone who left"
 
@@ -80,8 +82,14 @@ def _names(people: dict[str, models.Attendee]) -> dict[str, str]:
     return {pid: p.name for pid, p in people.items()}
 
 
-def attendee_out(attendee: models.Attendee) -> AttendeeRead:
-    return AttendeeRead.model_validate(attendee, from_attributes=True)
+def attendee_out(
+    attendee: models.Attendee, *, organiser_token: str, public_url: str
+) -> AttendeeRead:
+    """A roster row; `link` is the personal link of someone the organiser added."""
+    row = AttendeeRead.model_validate(attendee, from_attributes=True)
+    token = attendee_service.token_for_organiser(attendee, organiser_token)
+    row.link = None if token is None else me_link(public_url, token)
+    return row
 
 
 def counts(session: Session, event: models.Event) -> Counts:
@@ -102,7 +110,7 @@ def counts(session: Session, event: models.Event) -> Counts:
 
 
 def event_read(
-    session: Session, event: models.Event, *, public_url: str, organiser_token: str
+    session: Session, event: models.Event, *, settings: Settings, organiser_token: str
 ) -> EventRead:
     latest = current_round(session, event)
     return EventRead(
@@ -124,7 +132,9 @@ def event_read(
         join_code=event.join_code,
         current_round=None if latest is None else latest.index,
         counts=counts(session, event),
-        links=links(public_url, event, organiser_token),
+        links=links(settings.public_url, event, organiser_token),
+        purged_at=event.purged_at,
+        purge_due_at=retention.purge_due_at(session, event, days=settings.retention_days),
     )
 
 
@@ -183,12 +193,20 @@ def round_read(
 
 
 def console_read(
-    session: Session, event: models.Event, now: datetime, *, public_url: str, organiser_token: str
+    session: Session,
+    event: models.Event,
+    now: datetime,
+    *,
+    settings: Settings,
+    organiser_token: str,
 ) -> ConsoleState:
     latest = current_round(session, event)
     return ConsoleState(
-        event=event_read(session, event, public_url=public_url, organiser_token=organiser_token),
-        attendees=[attendee_out(a) for a in attendee_service.roster(session, event)],
+        event=event_read(session, event, settings=settings, organiser_token=organiser_token),
+        attendees=[
+            attendee_out(a, organiser_token=organiser_token, public_url=settings.public_url)
+            for a in attendee_service.roster(session, event)
+        ],
         round=None if latest is None else round_read(session, event, latest, now),
         server_time=now,
     )
@@ -220,40 +238,6 @@ def preview_read(session: Session, event: models.Event, drawn: Draw) -> Preview:
 
 
 # ------------------------------------------------------------------ the attendee
-
-
-def pair_reasons(
-    reasons: Iterable[Reason],
-    me: models.Attendee,
-    other: models.Attendee | None,
-    questions: list[dict[str, object]],
-) -> list[Reason]:
-    """Of a table's reasons, those that hold between `me` and `other`."""
-    if other is None:
-        return []
-    label_keys: dict[str, list[str]] = {}
-    for q in questions:
-        label_keys.setdefault(str(q["label"]), []).append(str(q["key"]))
-
-    def gave(person: models.Attendee, label: str, answer: str) -> bool:
-        wanted = normalise(answer)
-        return any(
-            normalise(a) == wanted
-            for key in label_keys.get(label, [])
-            for a in (person.answers or {}).get(key, [])
-        )
-
-    found = []
-    for reason in reasons:
-        if reason.kind == "offers":
-            if {reason.giver, reason.receiver} == {me.id, other.id}:
-                found.append(reason)
-        elif reason.kind == "shared":
-            if gave(me, reason.label, reason.answer) and gave(other, reason.label, reason.answer):
-                found.append(reason)
-        else:
-            found.append(reason)
-    return found
 
 
 def me_read(snapshot: Snapshot, me: models.Attendee, now: datetime) -> MeRead:
@@ -403,11 +387,7 @@ def display_read(snapshot: Snapshot, now: datetime, *, public_url: str) -> Displ
                 if m in people
             )
             rows.sort(key=lambda row: (row.name.casefold(), row.table or ""))
-    conversations = sum(
-        len(g.members) * (len(g.members) - 1) // 2 for r in rounds for g in r.groups
-    )
-    interests = snapshot.interests
-    mutual = sum(1 for a, b in interests if (b, a) in interests) // 2
+    totals = event_stats(snapshot)["totals"]
     return DisplayRead(
         event_id=event.id,
         name=event.name,
@@ -417,6 +397,8 @@ def display_read(snapshot: Snapshot, now: datetime, *, public_url: str) -> Displ
         join_url=f"{public_url.rstrip('/')}/join/{event.join_code}",
         round=round_clock,
         rows=rows,
-        totals=DisplayTotals(conversations=conversations, connections=mutual),
+        totals=DisplayTotals(
+            conversations=totals["conversations"], connections=totals["mutual_connections"]
+        ),
         server_time=now,
     )

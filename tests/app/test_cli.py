@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from app.cli import main
+from app.config import Settings
+from tests.app.conftest import create_event, join, start_round
 from tests.matching.test_planfile import SPEC_EXAMPLE
 
 
@@ -102,3 +106,129 @@ def test_demo_seeds_an_event_a_newcomer_can_click_through(tmp_path: Path) -> Non
         counts = views.counts(session, event)
     assert counts.present == 40
     db.engine.dispose()
+
+
+# ------------------------------------------------------------------ export and purge
+
+
+def _cli_database(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """Point `commonground` at the test's database, as an organiser's shell would."""
+    monkeypatch.setenv("DATABASE_URL", settings.sqlalchemy_url)
+
+
+def test_export_writes_what_the_api_exports(
+    client: TestClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    event = create_event(client)
+    for name in ("Ada", "Bob", "Cy"):
+        join(client, event, name, answers={"hobbies": ["jazz"]})
+    start_round(client, event, 1)
+    _cli_database(monkeypatch, settings)
+    out = tmp_path / "connections.json"
+    main(["export", event.id, "--format", "json", "--out", str(out)])
+    api = client.get(f"/api/v1/events/{event.id}/export/connections.json", headers=event.auth)
+    assert json.loads(out.read_text()) == api.json()
+    main(["export", event.id])
+    csv_bytes = capsysbinary.readouterr().out
+    api_csv = client.get(f"/api/v1/events/{event.id}/export/connections.csv", headers=event.auth)
+    assert csv_bytes == api_csv.content
+    assert csv_bytes.startswith("\ufeff".encode())
+
+
+def test_export_of_an_unknown_event_is_one_line_and_exit_status_2(
+    client: TestClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    known = create_event(client, name="Spring mixer")
+    _cli_database(monkeypatch, settings)
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "nope"])
+    assert exit_.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    assert "no event 'nope'" in lines[0]
+    assert f"{known.id} (Spring mixer)" in lines[0]
+
+
+def test_purge_deletes_finished_events_past_retention_and_keeps_others(
+    client: TestClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The frozen test clock says 2026-06-01; the command runs on the real clock, later.
+    ended = create_event(client, name="Ended")
+    ada = join(client, ended, "Ada")
+    client.post(f"/api/v1/events/{ended.id}/finish", headers=ended.auth)
+    upcoming = create_event(client, name="Upcoming", starts_at="2099-01-01T18:00:00Z")
+    zed = join(client, upcoming, "Zed")
+    _cli_database(monkeypatch, settings)
+    main(["purge", "--days", "1", "--dry-run"])
+    assert "Ended): would delete the personal data of 1 people" in capsys.readouterr().out
+    assert client.get("/api/v1/me", headers=ada.auth).status_code == 200
+    main(["purge", "--days", "1"])
+    printed = capsys.readouterr().out
+    assert f"{ended.id} (Ended): deleted the personal data of 1 people" in printed
+    assert "Upcoming" not in printed
+    assert client.get("/api/v1/me", headers=ada.auth).status_code == 401
+    assert client.get("/api/v1/me", headers=zed.auth).status_code == 200
+    main(["purge", "--days", "1"])
+    assert "nothing to purge (retention 1 days)" in capsys.readouterr().out
+
+
+def test_purge_of_one_event_refuses_a_running_one(
+    client: TestClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    event = create_event(client)
+    join(client, event, "Ada")
+    _cli_database(monkeypatch, settings)
+    with pytest.raises(SystemExit) as exit_:
+        main(["purge", "--event", event.id])
+    assert exit_.value.code == 2
+    assert "has not ended" in capsys.readouterr().err
+    client.post(f"/api/v1/events/{event.id}/finish", headers=event.auth)
+    main(["purge", "--event", event.id])
+    assert "deleted the personal data of 1 people" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["purge", "--days", "-1"], "--days: must be from 0 to 3650"),
+        (["purge", "--days", "x"], "--days: not a whole number"),
+        (["export", "e1", "--format", "xml"], "invalid choice: 'xml'"),
+    ],
+)
+def test_export_and_purge_usage_errors_are_one_line(args: list[str], expected: str) -> None:
+    done = _run(*args)
+    assert done.returncode == 2
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert expected in lines[0]
+
+
+def test_a_bad_setting_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "purge"],
+        capture_output=True,
+        check=False,
+        timeout=60,
+        env={
+            **os.environ,
+            "COMMONGROUND_DATA_DIR": str(tmp_path),
+            "COMMONGROUND_RETENTION_DAYS": "x",
+        },
+    )
+    assert done.returncode == 2
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert "retention_days" in lines[0]

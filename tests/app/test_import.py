@@ -133,6 +133,7 @@ def test_bad_rows_are_all_reported_and_nothing_is_imported(client: TestClient) -
     assert [row["line"] for row in detail] == [3, 4, 5]
     assert detail[0]["field"] == "name"
     assert detail[1]["field"] == "contact.email"
+    assert detail[1]["msg"] == "not an email address"
     assert _roster(client, event) == []
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from matching.model import Rules, pair
-from matching.plan import plan_rounds
-from matching.solve import SolverOptions
+import pytest
+
+from matching.model import History, Rules, pair
+from matching.plan import complete_round, plan_rounds
+from matching.scoring import Scorer
+from matching.solve import SolverOptions, solve_round
 from matching.synthetic import synthetic_room
+from tests.matching.conftest import person, room
 
 
 def test_plan_has_the_rounds_asked_for_and_no_repeats() -> None:
@@ -49,3 +53,80 @@ def test_round_stats_add_up() -> None:
         assert stats.groups == len(planned.groups)
         assert stats.total_score == round(sum(g.score for g in planned.groups), 3)
         assert stats.groups_without_common_ground == sum(1 for g in planned.groups if g.score <= 0)
+
+
+def test_a_plan_continues_the_rounds_already_held() -> None:
+    room = synthetic_room(12, seed=4)
+    scorer = Scorer(room)
+    ids = [a.id for a in room.attendees]
+    history = History.from_rules(room.rules)
+    for index in (1, 2):
+        held = solve_round(scorer, present=ids, history=history, index=index)
+        history.record(held.round, gains=held.gains, odd_ones=held.odd_ones)
+    met_before = dict(history.met)
+    plan = plan_rounds(room, rounds=3, history=history, first=3)
+    assert [r.index for r in plan.rounds] == [3, 4, 5]
+    planned = [p for r in plan.rounds for p in r.pairs()]
+    assert len(planned) == len(set(planned))
+    assert not set(planned) & set(met_before)
+    assert history.met == met_before  # the caller's history is left as it was
+
+
+def test_complete_round_keeps_the_given_groups_and_seats_the_rest_at_free_tables() -> None:
+    people = [person(f"p{i}", hobbies=["jazz" if i % 2 else "chess"]) for i in range(8)]
+    scorer = Scorer(room(*people))
+    kept = [("3", ("p0", "p1")), ("1", ("p2", "p3"))]
+    outcome = complete_round(
+        scorer,
+        kept=kept,
+        present=[p.id for p in people],
+        history=History(),
+        index=2,
+    )
+    tables = {g.table: g.members for g in outcome.round.groups}
+    assert tables["3"] == ("p0", "p1")
+    assert tables["1"] == ("p2", "p3")
+    assert sorted(tables) == ["1", "2", "3", "4"]
+    assert [g.table for g in outcome.round.groups] == ["1", "2", "3", "4"]
+    placed = sorted(m for g in outcome.round.groups for m in g.members)
+    assert placed == sorted(p.id for p in people)
+    assert outcome.round.index == 2
+    assert set(outcome.gains) == set(placed)
+
+
+def test_complete_round_seats_one_person_left_over_with_a_kept_pair_they_have_not_met() -> None:
+    people = [person("a", hobbies=["jazz"]), person("b"), person("d")]
+    fans = [person("x", hobbies=["jazz"]), person("y", hobbies=["jazz"])]
+    scorer = Scorer(room(*people, *fans))
+    outcome = complete_round(
+        scorer,
+        kept=[("2", ("b", "x")), ("3", ("d", "y"))],
+        present=["b", "x", "d", "y", "a"],
+        history=History(met={pair("a", "x"): 1}),
+        index=1,
+    )
+    # Both tables have a jazz fan; "a" has met "x" already, so joins "y" as the odd one.
+    assert {g.table: g.members for g in outcome.round.groups} == {
+        "2": ("b", "x"),
+        "3": ("d", "y", "a"),
+    }
+    assert set(outcome.odd_ones) == {"d", "y", "a"}
+    assert outcome.round.sitting_out == ()
+
+
+def test_complete_round_sits_the_one_left_over_out_under_the_sit_out_policy() -> None:
+    people = [person("a"), person("b"), person("c")]
+    scorer = Scorer(room(*people, rules=Rules(odd="sit_out")))
+    outcome = complete_round(
+        scorer, kept=[("1", ("a", "b"))], present=["a", "b", "c"], history=History(), index=1
+    )
+    assert [g.members for g in outcome.round.groups] == [("a", "b")]
+    assert outcome.round.sitting_out == ("c",)
+
+
+def test_complete_round_refuses_kept_groups_of_absent_people() -> None:
+    scorer = Scorer(room(person("a"), person("b"), person("c")))
+    with pytest.raises(ValueError, match="present"):
+        complete_round(
+            scorer, kept=[("1", ("a", "b"))], present=["a", "c"], history=History(), index=1
+        )
