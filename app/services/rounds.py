@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -202,24 +203,16 @@ def _unforeseen_meetings(
     (live rounds that did not follow it): keeping them together would be a repeat."""
     plan = {r["index"]: r for r in event.printed_plan or ()}
     first = min(plan, default=index)
-    expected: dict[Pair, int] = {}
-    for round_ in held:
-        if round_.index < first:
-            for group in round_.groups:
-                for p in _pairs_of(group.members):
-                    expected[p] = expected.get(p, 0) + 1
-    for planned_index, planned in plan.items():
-        if planned_index < index:
-            for group in planned["groups"]:
-                for p in _pairs_of(group["members"]):
-                    expected[p] = expected.get(p, 0) + 1
-    actual: dict[Pair, int] = {}
-    for round_ in held:
-        if round_.index < index:
-            for group in round_.groups:
-                for p in _pairs_of(group.members):
-                    actual[p] = actual.get(p, 0) + 1
-    return {p for p, count in actual.items() if count > expected.get(p, 0)}
+    expected = _pair_counts(
+        g.members for r in held if r.index < first for g in r.groups
+    ) + _pair_counts(g["members"] for i, r in plan.items() if i < index for g in r["groups"])
+    actual = _pair_counts(g.members for r in held if r.index < index for g in r.groups)
+    return {p for p, count in actual.items() if count > expected[p]}
+
+
+def _pair_counts(groups: Iterable[Sequence[str]]) -> Counter[Pair]:
+    """How often each pair sat together in these groups."""
+    return Counter(p for members in groups for p in _pairs_of(members))
 
 
 def _next_index(session: Session, event: models.Event) -> int:
