@@ -238,26 +238,40 @@ def _export(event_id: str, *, fmt: str, out: str | None) -> None:
 
 def _purge(*, days: int | None, event_id: str | None, dry_run: bool) -> None:
     from app.clock import SystemClock
+    from app.services import events as event_service
     from app.services import retention
 
     now = SystemClock().now()
-    with _database() as (settings, db), db.writing() as session:
+    with _database() as (settings, db):
         retention_days = settings.retention_days if days is None else days
-        if event_id is not None:
-            event = _event_or_fail(session, event_id)
-            if event.purged_at is not None:
-                _fail(f"event {event_id!r}: its personal data was already deleted")
-            if event.finished_at is None:
-                _fail(f"event {event_id!r} has not ended; end it first (or wait for retention)")
-            due = [event]
-        else:
-            due = retention.due_events(session, now=now, days=retention_days)
-        for event in due:
-            people = len(event.attendees)
+        with db.reading() as session:
+            if event_id is None:
+                due = [
+                    (e.id, e.name, len(e.attendees))
+                    for e in retention.due_events(session, now=now, days=retention_days)
+                ]
+            else:
+                event = _event_or_fail(session, event_id)
+                if event.purged_at is not None:
+                    _fail(f"event {event_id!r}: its personal data was already deleted")
+                if event.finished_at is None:
+                    _fail(f"event {event_id!r} has not ended; end it first (or wait for retention)")
+                due = [(event.id, event.name, len(event.attendees))]
+        for found, name, people in due:
             if not dry_run:
-                retention.purge(session=session, event=event, now=now)
+                with db.writing() as session:
+                    if event_id is None:
+                        done = retention.purge_if_due(
+                            session=session, event_id=found, now=now, days=retention_days
+                        )
+                    else:
+                        event = event_service.get_event(session, found, lock=True)
+                        retention.purge_finished(session=session, event=event, now=now)
+                        done = True
+                if not done:
+                    continue
             verb = "would delete" if dry_run else "deleted"
-            print(f"{event.id} ({event.name}): {verb} the personal data of {people} people")
+            print(f"{found} ({name}): {verb} the personal data of {people} people")
         if not due:
             print(f"nothing to purge (retention {retention_days} days)")
 

@@ -145,7 +145,7 @@ AdminTokenDep = Annotated[str | None, Depends(optional_bearer)]
 EventId = Annotated[str, Path(min_length=1, max_length=16)]
 
 
-class _Guard:
+class FailureGuard:
     """Counts failed lookups of a client and refuses it (429) after too many."""
 
     def __init__(self, limits: RateLimits, client: str) -> None:
@@ -167,7 +167,7 @@ def organiser_for_read(
     limits: LimitsDep,
     client: ClientDep,
 ) -> models.Event:
-    with _Guard(limits, client):
+    with FailureGuard(limits, client):
         return event_service.organiser_event(session, event_id, token)
 
 
@@ -178,24 +178,27 @@ def organiser_for_write(
     limits: LimitsDep,
     client: ClientDep,
 ) -> models.Event:
-    with _Guard(limits, client):
+    with FailureGuard(limits, client):
         return event_service.organiser_event(session, event_id, token, lock=True)
 
 
 def attendee_for_read(
     session: ReadSession, token: TokenDep, limits: LimitsDep, client: ClientDep
 ) -> models.Attendee:
-    with _Guard(limits, client):
+    with FailureGuard(limits, client):
         return attendee_service.attendee_by_token(session, token)
 
 
 def attendee_for_write(
     session: WriteSession, token: TokenDep, limits: LimitsDep, client: ClientDep
 ) -> models.Attendee:
-    with _Guard(limits, client):
+    with FailureGuard(limits, client):
         attendee = attendee_service.attendee_by_token(session, token)
     # Serialise changes per event (row lock on PostgreSQL; SQLite has one writer anyway).
-    event_service.get_event(session, attendee.event_id, lock=True)
+    event = event_service.get_event(session, attendee.event_id, lock=True)
+    if event.purged_at is not None:
+        # Purged by another request while this one waited for the lock.
+        raise Unauthorised("unknown or expired attendee token")
     return attendee
 
 
@@ -206,7 +209,7 @@ def projector_event(
     client: ClientDep,
     key: Annotated[str | None, Query(max_length=64)] = None,
 ) -> models.Event:
-    with _Guard(limits, client):
+    with FailureGuard(limits, client):
         return event_service.projector_event(session, event_id, key)
 
 

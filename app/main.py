@@ -250,9 +250,15 @@ def _purge_if_due(app: FastAPI, now: datetime) -> list[str]:
         return []
     app.state.last_purge = now
     db: Database = app.state.db
-    with db.writing() as session:
-        purged = retention.purge_due(session=session, now=now, days=settings.retention_days)
-    for event_id in purged:
-        logger.info("retention: deleted the personal data of event %s", event_id)
+    days = settings.retention_days
+    with db.reading() as session:
+        due = [e.id for e in retention.due_events(session, now=now, days=days)]
+    purged = []
+    for event_id in due:
+        # One transaction per event: a long sweep never holds SQLite's writer lock for long.
+        with db.writing() as session:
+            if retention.purge_if_due(session=session, event_id=event_id, now=now, days=days):
+                purged.append(event_id)
+                logger.info("retention: deleted the personal data of event %s", event_id)
     app.state.broker.publish(purged)
     return purged

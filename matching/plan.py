@@ -104,6 +104,12 @@ def complete_round(
     if len(placed) != len(seated) or not placed <= set(present):
         raise ValueError("kept groups must hold present people, each at most once")
     rest = [p for p in present if p not in placed]
+    if len(rest) % rules.group_size and any(len(m) != rules.group_size for _, m in kept):
+        # Seating the rest would make a second odd group: the printed odd one gives way, so
+        # a round keeps one trio (or odd table) at most.
+        kept = [(t, m) for t, m in kept if len(m) == rules.group_size]
+        placed = {m for _, members in kept for m in members}
+        rest = [p for p in present if p not in placed]
     groups = [_kept_group(scorer, table, tuple(members), history) for table, members in kept]
     gains = {m: g for group in groups for m, g in _gains(scorer, group.members).items()}
     odd_ones = [

@@ -322,10 +322,12 @@ def join(
     limits.join(client)
     limits.check_failures(client)
     try:
-        event = event_service.event_by_join_code(session, normalise_join_code(join_code))
+        found = event_service.event_by_join_code(session, normalise_join_code(join_code))
     except NotFound:
         limits.failed(client)
         raise
+    # Under the event's lock: a join never lands in an event being finished or purged.
+    event = event_service.get_event(session, found.id, lock=True)
     attendee, token = attendee_service.join(
         session=session, event=event, data=data, now=clock.now()
     )

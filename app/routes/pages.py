@@ -22,6 +22,7 @@ from app.deps import (
     ORGANISER_COOKIE,
     ClientDep,
     ClockDep,
+    FailureGuard,
     LimitsDep,
     ReadSession,
     SettingsDep,
@@ -326,11 +327,14 @@ def me_page(
     request: Request,
     session: ReadSession,
     settings: SettingsDep,
+    limits: LimitsDep,
+    client: ClientDep,
     token: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     if token is not None:
         # The personal link: keep the token in a cookie, then show a clean address.
-        attendee_service.attendee_by_token(session, token)
+        with FailureGuard(limits, client):
+            attendee_service.attendee_by_token(session, token)
         response = RedirectResponse("/me", status_code=303)
         _cookie(response, ATTENDEE_COOKIE, token, secure=settings.public_url.startswith("https"))
         return response
@@ -375,15 +379,19 @@ def console_page(
     event_id: str,
     session: ReadSession,
     settings: SettingsDep,
+    limits: LimitsDep,
+    client: ClientDep,
     token: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     if token is not None:
-        event_service.organiser_event(session, event_id, token)
+        with FailureGuard(limits, client):
+            event_service.organiser_event(session, event_id, token)
         response = RedirectResponse(f"/events/{event_id}/console", status_code=303)
         _cookie(response, ORGANISER_COOKIE, token, secure=settings.public_url.startswith("https"))
         return response
     cookie = request.cookies.get(ORGANISER_COOKIE)
-    event = event_service.organiser_event(session, event_id, cookie)
+    with FailureGuard(limits, client):
+        event = event_service.organiser_event(session, event_id, cookie)
     assert cookie is not None
     join_url = f"{settings.public_url.rstrip('/')}/join/{event.join_code}"
     key = projector_key_for(cookie, event.id)
@@ -403,9 +411,14 @@ def console_page(
 # ------------------------------------------------------------------ printing
 
 
-def _printing_context(request: Request, session: ReadSession, event_id: str) -> dict[str, Any]:
+def _printing_context(
+    request: Request, session: ReadSession, event_id: str, guard: FailureGuard
+) -> dict[str, Any]:
     """What both print pages need; the organiser's cookie authorises them, as the console."""
-    event = event_service.organiser_event(session, event_id, request.cookies.get(ORGANISER_COOKIE))
+    with guard:
+        event = event_service.organiser_event(
+            session, event_id, request.cookies.get(ORGANISER_COOKIE)
+        )
     sheet = printing.sheet_for(session, event)
     return {
         "event": event,
@@ -420,10 +433,12 @@ def print_schedule_page(
     request: Request,
     event_id: str,
     session: ReadSession,
+    limits: LimitsDep,
+    client: ClientDep,
     attendee: Annotated[str | None, Query(max_length=16)] = None,
 ) -> HTMLResponse:
     """Each attendee's rounds on paper (or one attendee's): time, table, partners."""
-    context = _printing_context(request, session, event_id)
+    context = _printing_context(request, session, event_id, FailureGuard(limits, client))
     context["schedules"] = printing.schedules(
         session, context["event"], context["sheet"], attendee_id=attendee
     )
@@ -431,8 +446,10 @@ def print_schedule_page(
 
 
 @router.get("/events/{event_id}/print/tables", response_class=HTMLResponse)
-def print_tables_page(request: Request, event_id: str, session: ReadSession) -> HTMLResponse:
+def print_tables_page(
+    request: Request, event_id: str, session: ReadSession, limits: LimitsDep, client: ClientDep
+) -> HTMLResponse:
     """One card per table: who sits there in each round."""
-    context = _printing_context(request, session, event_id)
+    context = _printing_context(request, session, event_id, FailureGuard(limits, client))
     context["cards"] = printing.table_cards(context["sheet"], context["event"])
     return render(request, "print_tables.html", context)

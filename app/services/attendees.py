@@ -47,6 +47,7 @@ def join(
     now: datetime,
     presence: str = "present",
     token: str | None = None,
+    added_by_organiser: bool = False,
     attendee_id: str | None = None,
 ) -> tuple[models.Attendee, str]:
     """A new attendee and their token (shown once; or the given one, derived by the caller)."""
@@ -65,7 +66,13 @@ def join(
         presence=presence,
         joined_at=now,
     )
-    consent.record(attendee=attendee, before=(), after=attendee.share, now=now)
+    consent.record(
+        attendee=attendee,
+        before=(),
+        after=attendee.share,
+        now=now,
+        by_organiser=added_by_organiser,
+    )
     session.add(attendee)
     mark_changed(session, event)
     session.flush()
@@ -92,6 +99,7 @@ def add_by_organiser(
         presence=presence,
         attendee_id=attendee_id,
         token=attendee_token_for(organiser_token, attendee_id),
+        added_by_organiser=True,
     )
 
 

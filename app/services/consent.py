@@ -12,9 +12,12 @@ FIELD_NAMES = {"email": "email address", "phone": "phone number", "url": "Linked
 # Shown next to each sharing box, and stored word for word with every consent given or
 # withdrawn. Change it by adding a new wording, never by editing a recorded one.
 _WORDING = (
-    "Share my {field} with the people I connect with at this event: only someone I met, "
-    "when we both choose to stay in touch. I can withdraw this at any time."
+    "Share my {field} with the people I connect with at this event (someone I met, when we "
+    "both choose to stay in touch), and with the organiser in their list of those "
+    "connections. I can withdraw this at any time."
 )
+# Added to the record when the organiser ticked the box for someone (a walk-up at the desk).
+BY_ORGANISER = " [ticked by the organiser on the attendee's behalf]"
 
 
 def consent_text(field: str) -> str:
@@ -22,15 +25,19 @@ def consent_text(field: str) -> str:
 
 
 def record(
-    *, attendee: models.Attendee, before: Iterable[str], after: Iterable[str], now: datetime
+    *,
+    attendee: models.Attendee,
+    before: Iterable[str],
+    after: Iterable[str],
+    now: datetime,
+    by_organiser: bool = False,
 ) -> None:
     """One row per field whose consent was given or withdrawn by this change."""
     old, new = set(before), set(after)
     for field in sorted(old ^ new):
+        text = consent_text(field) + (BY_ORGANISER if by_organiser else "")
         attendee.consents.append(
-            models.Consent(
-                field=field, granted=field in new, text=consent_text(field), recorded_at=now
-            )
+            models.Consent(field=field, granted=field in new, text=text, recorded_at=now)
         )
 
 

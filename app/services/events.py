@@ -87,7 +87,9 @@ def create_event(
 def get_event(session: Session, event_id: str, *, lock: bool = False) -> models.Event:
     query = select(models.Event).where(models.Event.id == event_id)
     if lock:
-        query = query.with_for_update()
+        # Locked reads also refresh a copy this session already holds: a decision taken
+        # under the lock must see what another server committed before it (e.g. a purge).
+        query = query.with_for_update().execution_options(populate_existing=True)
     event = session.scalar(query)
     if event is None:
         raise NotFound("no such event")
@@ -181,6 +183,11 @@ def update_event(*, session: Session, event: models.Event, data: EventUpdate) ->
         event.same_organisation = same_organisation_rule(changes["avoid_same_organisation"])
     if "tables" in changes:
         event.tables = _tables(changes["tables"])
+    if event.printed_plan and (
+        "tables" in changes or any(changes.get(f) is not None for f in ("group_size", "odd"))
+    ):
+        # The paper no longer fits the event: its groups or tables would be wrong.
+        event.printed_plan = None
     mark_changed(session, event)
     session.flush()
     return event

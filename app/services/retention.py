@@ -96,13 +96,12 @@ def purge_finished(*, session: Session, event: models.Event, now: datetime) -> i
     return purge(session=session, event=event, now=now)
 
 
-def purge_due(*, session: Session, now: datetime, days: int) -> list[str]:
-    """Purge every event that is due; returns their ids. Each event is locked and checked
-    again, so two servers sweeping at once purge it once."""
-    done = []
-    for candidate in due_events(session, now=now, days=days):
-        event = get_event(session, candidate.id, lock=True)
-        if event.purged_at is None:
-            purge(session=session, event=event, now=now)
-            done.append(event.id)
-    return done
+def purge_if_due(*, session: Session, event_id: str, now: datetime, days: int) -> bool:
+    """Purge one event if it is (still) due, under its lock: with several servers sweeping at
+    once, or the organiser purging too, each event is purged once."""
+    event = get_event(session, event_id, lock=True)
+    due = purge_due_at(session, event, days=days)
+    if due is None or due > now:
+        return False
+    purge(session=session, event=event, now=now)
+    return True

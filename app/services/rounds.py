@@ -169,15 +169,18 @@ def draw(session: Session, event: models.Event, *, index: int) -> Draw:
             Scorer(room), present=ids, history=history, index=index, seed=event.seed
         )
     else:
-        broken = set(known) | _unforeseen_meetings(event, held, index)
+        scorer = Scorer(room)
+        broken = set(known) | room.rules.keep_apart | _unforeseen_meetings(event, held, index)
         here = set(ids)
         kept = [
             (table, members)
             for table, members in planned
-            if set(members) <= here and not any(p in broken for p in _pairs_of(members))
+            if set(members) <= here
+            and not any(p in broken for p in _pairs_of(members))
+            and not _forbidden_colleagues(scorer, members)
         ]
         outcome = complete_round(
-            Scorer(room), kept=kept, present=ids, history=history, index=index, seed=event.seed
+            scorer, kept=kept, present=ids, history=history, index=index, seed=event.seed
         )
     return Draw(index=index, outcome=outcome, room=room)
 
@@ -188,6 +191,17 @@ def _planned_groups(event: models.Event, index: int) -> list[tuple[str, list[str
         if planned["index"] == index:
             return [(str(g["table"]), [str(m) for m in g["members"]]) for g in planned["groups"]]
     return None
+
+
+def _forbidden_colleagues(scorer: Scorer, members: Sequence[str]) -> bool:
+    """Whether the group seats colleagues although the event forbids it (the setting or an
+    organisation may have changed since the plan was printed)."""
+    if scorer.room.rules.same_organisation != "forbid":
+        return False
+    idx = np.array([scorer.index[m] for m in members], dtype=np.int64)
+    same = scorer.same_organisation(idx, idx)
+    np.fill_diagonal(same, False)
+    return bool(same.any())
 
 
 def _pairs_of(members: Sequence[str]) -> Iterable[Pair]:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app import models
 from app.clock import FrozenClock
-from app.services.consent import consent_text
+from app.services.consent import BY_ORGANISER, consent_text
 from tests.app.conftest import create_event, join, start_round
 
 
@@ -123,3 +123,16 @@ def test_deleting_my_data_deletes_my_consent_record(client: TestClient) -> None:
         rows = session.execute(select(models.Consent.attendee_id)).scalars().all()
     assert ada.id not in rows
     assert len(rows) == 1
+
+
+def test_consent_ticked_by_the_organiser_for_a_walk_up_says_so(client: TestClient) -> None:
+    event = create_event(client)
+    added = client.post(
+        f"/api/v1/events/{event.id}/attendees",
+        headers=event.auth,
+        json={"name": "Walk Up", "contact": {"email": "w@x.org"}, "share": ["email"]},
+    )
+    assert added.status_code == 201, added.text
+    auth = {"Authorization": f"Bearer {added.json()['token']}"}
+    (record,) = client.get("/api/v1/me/export.json", headers=auth).json()["consents"]
+    assert record["text"] == consent_text("email") + BY_ORGANISER

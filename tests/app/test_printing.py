@@ -408,3 +408,37 @@ def test_names_are_escaped_on_paper(client: TestClient) -> None:
         assert "<b>Mixer" not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
         assert "&lt;b&gt;Mixer&lt;/b&gt;" in html
+
+
+def test_a_pair_kept_apart_after_printing_is_not_seated_together(client: TestClient) -> None:
+    event, _people = _room(client, 8, rounds=2)
+    plan = _fix(client, event)
+    planned = _planned(plan, 1)
+    apart = sorted(next(iter(planned.values())))
+    changed = client.patch(
+        f"/api/v1/events/{event.id}", headers=event.auth, json={"keep_apart": [apart]}
+    )
+    assert changed.status_code == 200, changed.text
+    live = _live(start_round(client, event, 1))
+    assert pair(*apart) not in _pairs(live)
+    # The other printed pairs keep their tables.
+    for table, members in planned.items():
+        if set(apart) != members:
+            assert members <= live[table]
+
+
+def test_changing_the_group_size_releases_the_printed_plan(client: TestClient) -> None:
+    event, _people = _room(client, 8, rounds=2)
+    _fix(client, event)
+    client.patch(f"/api/v1/events/{event.id}", headers=event.auth, json={"group_size": 4})
+    with client.app.state.db.reading() as session:  # type: ignore[attr-defined]
+        assert session.get(models.Event, event.id).printed_plan is None
+    live = _live(start_round(client, event, 1))
+    assert sorted(len(m) for m in live.values()) == [4, 4]
+
+
+def test_print_pages_count_failed_cookies_towards_the_rate_limit(client: TestClient) -> None:
+    event = create_event(client)
+    client.cookies.set("cg_org", "forged")
+    codes = {client.get(f"/events/{event.id}/print/tables").status_code for _ in range(65)}
+    assert codes == {403, 429}

@@ -3,14 +3,25 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.clock import FrozenClock
-from app.main import tick
-from tests.app.conftest import EventHandle, Person, create_event, join, start_round
+from app.config import Settings
+from app.main import create_app, tick
+from app.services import retention
+from tests.app.conftest import (
+    EventHandle,
+    Person,
+    create_event,
+    join,
+    postgres_or_skip,
+    start_round,
+)
 
 DAY = 24 * 3600
 
@@ -145,3 +156,24 @@ def test_retention_days_come_from_the_settings(days: int, due: str, client: Test
     client.app.state.settings.retention_days = days  # type: ignore[attr-defined]
     event, _people = _finished_mixer(client)
     assert _event(client, event)["purge_due_at"] == due
+
+
+def test_two_servers_sweeping_at_once_purge_an_event_once(tmp_path: Path) -> None:
+    """PostgreSQL only: SQLite has a single writer, so its sweeps cannot overlap."""
+    settings = Settings(data_dir=tmp_path, database_url=postgres_or_skip())
+    clock = FrozenClock()
+    with TestClient(create_app(settings, clock=clock, tick=False)) as client:
+        event, _people = _finished_mixer(client)
+        before = client.get(f"/api/v1/events/{event.id}/stats", headers=event.auth).json()
+        db = client.app.state.db  # type: ignore[attr-defined]
+        later = clock.now() + timedelta(days=31)
+        with db.writing() as first:
+            # This server found the event due (and holds a copy of it)...
+            (due,) = retention.due_events(first, now=later, days=30)
+            # ...while another server purged it and committed.
+            with db.writing() as second:
+                assert retention.purge_if_due(session=second, event_id=event.id, now=later, days=30)
+            assert not retention.purge_if_due(session=first, event_id=due.id, now=later, days=30)
+        after = client.get(f"/api/v1/events/{event.id}/stats", headers=event.auth).json()
+        assert after["totals"] == before["totals"]
+        assert after["totals"]["mutual_connections"] == 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matching.model import History, Rules, pair
 from matching.plan import complete_round, plan_rounds
@@ -130,3 +132,60 @@ def test_complete_round_refuses_kept_groups_of_absent_people() -> None:
         complete_round(
             scorer, kept=[("1", ("a", "b"))], present=["a", "c"], history=History(), index=1
         )
+
+
+def test_complete_round_lets_a_printed_trio_give_way_rather_than_seat_two() -> None:
+    people = [person(f"p{i}") for i in range(10)]
+    scorer = Scorer(room(*people))
+    kept = [
+        ("1", ("p0", "p1")),
+        ("2", ("p2", "p3")),
+        ("3", ("p4", "p5")),
+        ("4", ("p6", "p7", "p8")),
+    ]
+    outcome = complete_round(
+        scorer, kept=kept, present=[p.id for p in people], history=History(), index=1
+    )
+    sizes = sorted(len(g.members) for g in outcome.round.groups)
+    assert sizes == [2, 2, 2, 2, 2]
+    tables = {g.table: g.members for g in outcome.round.groups}
+    assert tables["1"] == ("p0", "p1")
+    assert tables["2"] == ("p2", "p3")
+    assert tables["3"] == ("p4", "p5")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    people=st.integers(min_value=2, max_value=14),
+    cut=st.lists(st.integers(min_value=2, max_value=3), max_size=5),
+    absent=st.sets(st.integers(min_value=0, max_value=13), max_size=4),
+    odd=st.sampled_from(["trio", "sit_out"]),
+)
+def test_complete_round_places_everyone_present_once_with_one_odd_group_at_most(
+    people: int, cut: list[int], absent: set[int], odd: str
+) -> None:
+    ids = [f"p{i}" for i in range(people)]
+    scorer = Scorer(room(*(person(i) for i in ids), rules=Rules(odd=odd)))  # type: ignore[arg-type]
+    present = [p for i, p in enumerate(ids) if i not in absent]
+    kept: list[tuple[str, tuple[str, ...]]] = []
+    start = 0
+    for size in cut:
+        # At most one printed trio, as a printed plan has.
+        if size == 3 and any(len(m) == 3 for _, m in kept):
+            size = 2
+        members = tuple(present[start : start + size])
+        if len(members) < 2:
+            break
+        kept.append((str(len(kept) + 1), members))
+        start += size
+    outcome = complete_round(scorer, kept=kept, present=present, history=History(), index=1)
+    placed = [m for g in outcome.round.groups for m in g.members] + list(outcome.round.sitting_out)
+    assert sorted(placed) == sorted(present)
+    assert sum(1 for g in outcome.round.groups if len(g.members) != 2) <= 1
+    tables = [g.table for g in outcome.round.groups]
+    assert len(tables) == len(set(tables))
+    seated = {g.table: g.members for g in outcome.round.groups}
+    for table, members in kept:
+        if len(members) == 2:
+            # A printed pair keeps its table, or takes in the one person left over.
+            assert seated[table][:2] == members
