@@ -148,9 +148,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "plan":
         _plan(args.input, rounds=args.rounds, seed=args.seed, out=args.out)
     elif args.command == "serve":
-        import uvicorn
-
-        uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port)
+        _guarded(lambda: _serve(host=args.host, port=args.port))
     elif args.command == "demo":
         if not 2 <= args.people <= 2000:
             _fail(f"--people: must be from 2 to 2000 (got {args.people})")
@@ -161,6 +159,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         _guarded(lambda: _export(args.event, fmt=args.format, out=args.out))
     elif args.command == "purge":
         _guarded(lambda: _purge(days=args.days, event_id=args.event, dry_run=args.dry_run))
+
+
+def _serve(*, host: str, port: int) -> None:
+    import uvicorn
+
+    from app.config import get_settings
+
+    grace = get_settings().shutdown_grace_seconds
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        timeout_graceful_shutdown=grace,
+    )
 
 
 def _guarded(run: Callable[[], None]) -> None:
@@ -334,7 +347,12 @@ def _demo(*, host: str, port: int, people: int, live: bool, data: str | None) ->
             target=demo.simulate, args=(db, clock, links.event_id, stop), daemon=True
         ).start()
     try:
-        uvicorn.run(create_app(settings, clock=clock), host=host, port=port)
+        uvicorn.run(
+            create_app(settings, clock=clock),
+            host=host,
+            port=port,
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        )
     finally:
         stop.set()
 

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 15.0
     # How often the clock checks for rounds to advance on their own.
     tick_seconds: float = 1.0
+    # On shutdown, seconds to let requests finish before open live streams are cut (phones
+    # reconnect on their own); without a bound a restart would wait for every phone to leave.
+    shutdown_grace_seconds: int = Field(default=5, ge=0, le=600)
     # Days after an event ends (or was last used) before its personal data is deleted.
     retention_days: int = Field(default=30, ge=0, le=3650)
     # How often the running server looks for events due for deletion.

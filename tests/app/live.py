@@ -105,12 +105,22 @@ class EventStream:
         self.status: int | None = None
         self._ready = threading.Event()
         self._stop = threading.Event()
+        # Set when the stream ends: closed here, or cut by the server.
+        self.ended = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout=10):
             raise TimeoutError(f"no response from {url}")
 
     def _run(self) -> None:
+        try:
+            self._read()
+        except httpx.TransportError:
+            pass  # the server cut the stream (it stopped); `ended` says so
+        finally:
+            self.ended.set()
+
+    def _read(self) -> None:
         with (
             httpx.Client(timeout=httpx.Timeout(10, read=None)) as client,
             client.stream("GET", self.url, headers=self.headers) as response,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,6 +68,37 @@ def test_streams_send_state_on_connect_and_after_a_round_starts(
         finally:
             for stream in (phone, projector, console):
                 stream.close()
+
+
+def test_a_stopping_server_cuts_open_streams_after_its_grace(
+    tmp_path: Path, database_url: str
+) -> None:
+    """SIGTERM with a phone still connected: the server lets the stream go after the grace
+    period and exits cleanly, instead of waiting for every phone to leave."""
+    server = Server(
+        data_dir=tmp_path,
+        database_url=database_url,
+        env={"COMMONGROUND_SHUTDOWN_GRACE_SECONDS": "1"},
+    )
+    server.start()
+    try:
+        event = _event(server)
+        projector = EventStream(
+            f"{server.url}/api/v1/events/{event['id']}/display/stream?key={event['projector_key']}"
+        )
+        assert projector.next_state()["status"] == "waiting"
+        assert server.process is not None
+        stopping = time.monotonic()
+        server.process.terminate()
+        # uvicorn re-raises SIGTERM once it has shut down cleanly.
+        assert server.process.wait(timeout=8) in (0, -signal.SIGTERM)
+        assert time.monotonic() - stopping < 6
+        assert server.log is not None
+        assert "Application shutdown complete" in server.log.read_text()
+        projector.ended.wait(timeout=3)
+        assert projector.ended.is_set()
+    finally:
+        server.kill()
 
 
 def test_streams_refuse_bad_credentials_with_json(tmp_path: Path, database_url: str) -> None:

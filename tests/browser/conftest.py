@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,12 +40,16 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(browser: Any, tmp_path: Path) -> Iterator[Server]:
     running = Server(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'browser.db'}")
     running.start()
     try:
         yield running
     finally:
+        # The test's pages hold live streams open; close them first so the server stops at
+        # once rather than after its shutdown grace.
+        for context in browser.contexts:
+            context.close()
         running.stop()
 
 
