@@ -95,8 +95,7 @@ def test_a_stopping_server_cuts_open_streams_after_its_grace(
         assert time.monotonic() - stopping < 6
         assert server.log is not None
         assert "Application shutdown complete" in server.log.read_text()
-        projector.ended.wait(timeout=3)
-        assert projector.ended.is_set()
+        assert projector.ended.wait(timeout=3)
     finally:
         server.kill()
 
