@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
+from urllib.parse import urlsplit
 
-from matching.plan import plan_rounds
-from matching.planfile import (
-    MAX_ROUNDS,
-    PlanFileError,
-    parse_plan_file,
-    plan_to_json,
-    room_from_plan_file,
-)
+from matching.planfile import MAX_ROUNDS
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -74,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = commands.add_parser(
         "plan",
-        help="plan the rounds of an event offline from a planner file (SPEC 4.2)",
+        help="plan the rounds of an event offline from a planner file (docs/planner-file.md)",
         description="Plan rounds from a planner file; writes the plan as JSON.",
     )
     plan.add_argument("input", help="the planner file (JSON), or - for standard input")
@@ -82,16 +79,30 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--seed", type=_seed, help="seed for tie-breaking (overrides the file)")
     plan.add_argument("--out", help="write the plan here instead of standard output")
 
-    serve = commands.add_parser("serve", help="run the web service")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+    serve = commands.add_parser(
+        "serve",
+        help="run the web service",
+        description="Run the web service. Links and QR codes name the address each visitor "
+        "used, unless COMMONGROUND_PUBLIC_URL is set.",
+    )
+    _listen_arguments(serve)
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="worker processes (default 1; more than one needs PostgreSQL, DATABASE_URL)",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        help="proxies whose X-Forwarded-* headers are believed: comma-separated addresses or "
+        "networks, or * (default: COMMONGROUND_FORWARDED_ALLOW_IPS, or 127.0.0.1)",
+    )
 
     demo = commands.add_parser(
         "demo",
         help="start the service with a demo mixer of made-up attendees and print its links",
     )
-    demo.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    demo.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+    _listen_arguments(demo)
     demo.add_argument("--people", type=int, default=40, help="how many attendees (default 40)")
     demo.add_argument(
         "--live",
@@ -133,6 +144,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _listen_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)"
+    )
+    where.add_argument(
+        "--lan",
+        action="store_true",
+        help="venue mode: listen on every network interface so phones on the same wifi can "
+        "join, and print the network address with a join QR code",
+    )
+    parser.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 64 (got {value})")
+    return value
+
+
 def _days(text: str) -> int:
     try:
         value = int(text)
@@ -148,31 +183,51 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "plan":
         _plan(args.input, rounds=args.rounds, seed=args.seed, out=args.out)
     elif args.command == "serve":
-        _guarded(lambda: _serve(host=args.host, port=args.port))
+        if args.forwarded_allow_ips is not None:
+            # Settings come from the environment in every worker process.
+            os.environ["COMMONGROUND_FORWARDED_ALLOW_IPS"] = args.forwarded_allow_ips
+        listen = Listen(host="0.0.0.0" if args.lan else args.host, port=args.port, lan=args.lan)
+        _guarded(lambda: _serve(listen, workers=args.workers))
     elif args.command == "demo":
         if not 2 <= args.people <= 2000:
             _fail(f"--people: must be from 2 to 2000 (got {args.people})")
-        _demo(
-            host=args.host, port=args.port, people=args.people, live=args.live, data=args.data_dir
-        )
+        listen = Listen(host="0.0.0.0" if args.lan else args.host, port=args.port, lan=args.lan)
+        _demo(listen, people=args.people, live=args.live, data=args.data_dir)
     elif args.command == "export":
         _guarded(lambda: _export(args.event, fmt=args.format, out=args.out))
     elif args.command == "purge":
         _guarded(lambda: _purge(days=args.days, event_id=args.event, dry_run=args.dry_run))
 
 
-def _serve(*, host: str, port: int) -> None:
+def _serve(listen: Listen, *, workers: int) -> None:
     import uvicorn
 
     from app.config import get_settings
+    from app.db import create_database
+    from app.migrate import upgrade
 
-    grace = get_settings().shutdown_grace_seconds
+    settings = get_settings()
+    if workers > 1 and settings.is_sqlite:
+        _fail(
+            f"--workers {workers} needs PostgreSQL (DATABASE_URL): with SQLite, live updates "
+            "made in one worker process cannot reach the phones connected to another"
+        )
+    # Once, before any worker starts: workers and replicas then find the schema current.
+    db = create_database(settings)
+    try:
+        upgrade(db.engine)
+    finally:
+        db.engine.dispose()
+    _announce(listen, settings.public_url, paths=[("Organisers start here", "/")], join="/join")
     uvicorn.run(
         "app.main:create_app",
         factory=True,
-        host=host,
-        port=port,
-        timeout_graceful_shutdown=grace,
+        host=listen.host,
+        port=listen.port,
+        workers=workers,
+        # X-Forwarded-* are applied by the app itself, from COMMONGROUND_FORWARDED_ALLOW_IPS.
+        proxy_headers=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 
@@ -290,6 +345,9 @@ def _purge(*, days: int | None, event_id: str | None, dry_run: bool) -> None:
 
 
 def _plan(source: str, *, rounds: int | None, seed: int | None, out: str | None) -> None:
+    from matching.plan import plan_rounds
+    from matching.planfile import PlanFileError, parse_plan_file, plan_to_json, room_from_plan_file
+
     try:
         raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except OSError as error:
@@ -311,7 +369,7 @@ def _plan(source: str, *, rounds: int | None, seed: int | None, out: str | None)
         _fail(f"{out}: {error.strerror or error}")
 
 
-def _demo(*, host: str, port: int, people: int, live: bool, data: str | None) -> None:
+def _demo(listen: Listen, *, people: int, live: bool, data: str | None) -> None:
     import tempfile
     import threading
 
@@ -325,17 +383,24 @@ def _demo(*, host: str, port: int, people: int, live: bool, data: str | None) ->
     from app.migrate import upgrade
 
     folder = Path(data) if data else Path(tempfile.mkdtemp(prefix="commonground-demo-"))
-    settings = Settings(data_dir=folder, database_url=None, public_url=f"http://{host}:{port}")
+    settings = Settings(data_dir=folder, database_url=None)
     db = create_database(settings)
     upgrade(db.engine)
     clock = SystemClock()
-    links = demo.seed(db, settings, clock, people=people, live=live)
+    shown = settings.public_url or listen.urls()[-1]
+    links = demo.seed(db, clock, public_url=shown, people=people, live=live)
+    print(f"Common Ground demo: {people} made-up attendees, data in {folder}\n", flush=True)
+    _announce(
+        listen,
+        settings.public_url,
+        paths=[
+            ("Organiser console", _path(links.organiser)),
+            ("Projector", _path(links.projector)),
+            (f"{links.attendee_name}'s phone", _path(links.attendee)),
+        ],
+        join=_path(links.join),
+    )
     print(
-        f"Common Ground demo: {people} made-up attendees, data in {folder}\n\n"
-        f"  Organiser console  {links.organiser}\n"
-        f"  Projector          {links.projector}\n"
-        f"  Join page          {links.join}\n"
-        f"  {links.attendee_name}'s phone  {links.attendee}\n\n"
         "Open the console and start round 1"
         + (" (or wait: --live starts it and runs the rest)." if live else ".")
         + " Ctrl+C stops the server.\n",
@@ -349,12 +414,90 @@ def _demo(*, host: str, port: int, people: int, live: bool, data: str | None) ->
     try:
         uvicorn.run(
             create_app(settings, clock=clock),
-            host=host,
-            port=port,
+            host=listen.host,
+            port=listen.port,
+            proxy_headers=False,
             timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         )
     finally:
         stop.set()
+
+
+def _path(url: str) -> str:
+    """The path and query of a link (the demo prints them on each address)."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Where the server listens, and the addresses people can reach it at."""
+
+    host: str
+    port: int
+    lan: bool = False
+
+    def urls(self) -> list[str]:
+        """Local first, then the network addresses (the last one is the one to share)."""
+        everywhere = self.host in ("0.0.0.0", "::")
+        hosts = ["127.0.0.1", *lan_addresses()] if everywhere else [self.host]
+        return [f"http://{_bracketed(h)}:{self.port}" for h in hosts]
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def lan_addresses() -> list[str]:
+    """This machine's addresses on the local network (IPv4), best first.
+
+    Asks the operating system which interface would route outwards (a UDP `connect` sends
+    nothing), then the addresses the host name resolves to."""
+    import socket
+
+    found: list[str] = []
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet leaves, only a route lookup
+        found.append(probe.getsockname()[0])
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            found.append(str(info[4][0]))
+    usable = [a for a in dict.fromkeys(found) if not a.startswith(("127.", "0.", "169.254."))]
+    return usable
+
+
+def _announce(
+    listen: Listen, public_url: str | None, *, paths: list[tuple[str, str]], join: str
+) -> None:
+    """The start-up lines: where the server answers, the links people need, how to let phones
+    in (or a QR code for them to scan, in venue mode)."""
+    urls = listen.urls()
+    local, network = urls[0], urls[1:]
+    lines = [f"  Local:    {local}/"]
+    if listen.host in ("0.0.0.0", "::"):
+        if network:
+            lines += [f"  Network:  {url}/" for url in network]
+        else:
+            lines.append("  Network:  no network address found - is this machine on the wifi?")
+    if public_url:
+        lines.append(f"  Public:   {public_url}/  (COMMONGROUND_PUBLIC_URL: every link uses it)")
+    share = public_url or urls[-1]
+    lines.append("")
+    width = max(len(label) for label, _ in paths)
+    lines += [f"  {label.ljust(width)}  {share}{path}" for label, path in paths]
+    print("\n".join(lines), flush=True)
+    if public_url is None and listen.host in ("127.0.0.1", "localhost", "::1"):
+        print(
+            "\n  Only this computer can reach this address. To let phones on the venue wifi "
+            "in, restart with --lan.",
+            flush=True,
+        )
+    elif listen.lan or public_url:
+        import segno
+
+        print(f"\n  Phones join at {share}{join} - scan:", flush=True)
+        segno.make(f"{share}{join}", error="m").terminal(compact=True)
+    print(flush=True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,7 +20,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "COMMONGROUND_DATABASE_URL"),
     )
     # The address people reach this server at, for the links in responses and QR codes.
-    public_url: str = "http://127.0.0.1:8000"
+    # Unset: each link is built from the address of the request that asked for it.
+    public_url: str | None = None
+    # Proxies whose X-Forwarded-Proto/-For/-Host headers are believed: comma-separated
+    # addresses or networks, or "*" (only where nothing but the proxy can reach the app).
+    forwarded_allow_ips: str = "127.0.0.1"
+    # If set (comma-separated; "*.example.org" allowed), any other Host header gets 400.
+    allowed_hosts: str | None = None
     # If set, creating an event needs `Authorization: Bearer <admin_token>`.
     admin_token: str | None = None
     # Joins per minute from one address; generous so a venue behind one NAT gets in.
@@ -49,6 +56,26 @@ class Settings(BaseSettings):
                 "COMMONGROUND_ADMIN_TOKEN must be at least 16 characters, not a placeholder"
             )
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query:
+            raise ValueError(
+                "COMMONGROUND_PUBLIC_URL must be an http:// or https:// address, "
+                "e.g. https://mixer.example.org"
+            )
+        return value
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        if not self.allowed_hosts:
+            return []
+        return [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
 
     @property
     def sqlalchemy_url(self) -> str:

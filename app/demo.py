@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from app import models
 from app.clock import Clock
-from app.config import Settings
 from app.db import Database
 from app.schemas import Contact, EventCreate, JoinRequest
 from app.services import attendees as attendee_service
@@ -36,8 +35,8 @@ def _readable(answers: tuple[str, ...]) -> list[str]:
     return sorted({re.sub(r" \d+$", "", answer) for answer in answers})
 
 
-def seed(db: Database, settings: Settings, clock: Clock, *, people: int, live: bool) -> DemoLinks:
-    """Create the demo event and its attendees; returns the links to print."""
+def seed(db: Database, clock: Clock, *, public_url: str, people: int, live: bool) -> DemoLinks:
+    """Create the demo event and its attendees; returns the links to print (on `public_url`)."""
     room = synthetic_room(people, seed=7)
     with db.writing() as session:
         event, token, _ = event_service.create_event(
@@ -68,13 +67,13 @@ def seed(db: Database, settings: Settings, clock: Clock, *, people: int, live: b
             if first is None:
                 first = (attendee.name, personal)
         assert first is not None
-        links = views.links(settings.public_url, event, token)
+        links = views.links(public_url, event, token)
         return DemoLinks(
             event_id=event.id,
             organiser=links.organiser,
             projector=links.projector,
             join=links.join,
-            attendee=views.me_link(settings.public_url, first[1]),
+            attendee=views.me_link(public_url, first[1]),
             attendee_name=first[0],
         )
 

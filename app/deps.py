@@ -45,6 +45,19 @@ def get_limits(request: Request) -> RateLimits:
     return limits
 
 
+def public_url(request: Request) -> str:
+    """The address people reach this server at, for links and QR codes:
+    COMMONGROUND_PUBLIC_URL when set, otherwise the one this request used (scheme, host and
+    port, as a trusted proxy forwarded them)."""
+    configured: str | None = request.app.state.settings.public_url
+    return configured or str(request.base_url).rstrip("/")
+
+
+def secure_cookies(request: Request) -> bool:
+    """Cookies are Secure when the browser reached us over HTTPS (directly or via a proxy)."""
+    return request.url.scheme == "https"
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -55,6 +68,7 @@ ClockDep = Annotated[Clock, Depends(get_clock)]
 BrokerDep = Annotated[Broker, Depends(get_broker)]
 LimitsDep = Annotated[RateLimits, Depends(get_limits)]
 ClientDep = Annotated[str, Depends(client_address)]
+PublicUrlDep = Annotated[str, Depends(public_url)]
 
 
 def read_session(db: DatabaseDep) -> Iterator[Session]:

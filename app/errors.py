@@ -40,3 +40,9 @@ class RowErrors(Invalid):
 
     def __init__(self, rows: list[dict[str, object]]) -> None:
         super().__init__(rows)
+
+
+class Unavailable(DomainError):
+    """503: the server cannot serve this now (database down, no room for another stream)."""
+
+    status_code = 503

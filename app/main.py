@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 from fastapi import FastAPI, Request
@@ -15,21 +15,22 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
 from app.db import Database, create_database
-from app.errors import DomainError
+from app.errors import DomainError, Unavailable
+from app.middleware import AllowedHosts, BodyLimit, ForwardedHeaders, SecurityHeaders
 from app.migrate import upgrade
 from app.ratelimit import RateLimits
 from app.realtime import Broker, PostgresBroker, libpq_url
 from app.routes import api, pages, stream
 from app.routes.pages import find_static
-from app.schemas import Health
+from app.schemas import ErrorDetail, Liveness, Readiness
 from app.services import events as event_service
 from app.services import retention
 from app.services import rounds as round_service
@@ -37,67 +38,7 @@ from app.services.snapshot import SnapshotCache
 
 logger = logging.getLogger("commonground")
 
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    # Personal links carry tokens: never leak them to other sites through Referer.
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
-    ),
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
-
-
-class BodyLimit:
-    """Refuse request bodies over `max_bytes` with 413, whether or not they say their length."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int) -> None:
-        self.app = app
-        self.default = max_bytes
-        # Guest lists are files: a larger allowance on the import route only.
-        self.upload_bytes = upload_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.upload_bytes if scope["path"].endswith("/import") else self.default
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = limit + 1
-                if declared > limit:
-                    await _too_large(scope, receive, send)
-                    return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _BodyTooLarge:
-            await _too_large(scope, receive, send)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
-    response = JSONResponse({"detail": "request body too large"}, status_code=413)
-    await response(scope, receive, send)
+LIVE = b'{"status":"ok"}'
 
 
 def create_app(
@@ -171,28 +112,36 @@ def create_app(
             {"detail": error.detail}, status_code=error.status_code, headers=headers
         )
 
-    @app.middleware("http")
-    async def headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path.startswith("/api/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
+    # Outermost last: proxy headers first, then the host check, headers, body limit.
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.max_upload_bytes
     )
+    app.add_middleware(SecurityHeaders)
+    if settings.allowed_host_list:
+        app.add_middleware(AllowedHosts, hosts=settings.allowed_host_list)
+    app.add_middleware(ForwardedHeaders, trusted=settings.forwarded_allow_ips)
 
-    @app.get("/healthz", tags=["health"], responses={503: {"description": "Database down"}})
-    def healthz(request: Request) -> Health:
-        """Liveness and a database round trip."""
+    @app.get("/healthz", tags=["health"], responses={200: {"model": Liveness}})
+    async def healthz() -> Response:
+        """Liveness: the process answers (no database, so a busy database never gets a
+        working server restarted)."""
+        return Response(LIVE, media_type="application/json")
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        responses={503: {"model": ErrorDetail, "description": "Database unreachable"}},
+    )
+    def readyz(request: Request) -> Readiness:
+        """Readiness: a database round trip (for a proxy or an orchestrator)."""
         db: Database = request.app.state.db
-        with db.reading() as session:
-            session.execute(text("SELECT 1"))
-        return Health(status="ok", database="ok")
+        try:
+            with db.reading() as session:
+                session.execute(text("SELECT 1"))
+        except SQLAlchemyError as error:
+            logger.warning("readiness: database unreachable: %s", type(error).__name__)
+            raise Unavailable("database unreachable") from None
+        return Readiness(status="ok", database="ok")
 
     app.include_router(api.router)
     app.include_router(stream.router)

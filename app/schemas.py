@@ -493,7 +493,11 @@ class ConsoleState(BaseModel):
     server_time: datetime
 
 
-class Health(BaseModel):
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
     status: Literal["ok"]
     database: Literal["ok"]
 

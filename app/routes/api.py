@@ -22,6 +22,7 @@ from app.deps import (
     OrganiserTokenDep,
     OrganiserWrite,
     ProjectorEvent,
+    PublicUrlDep,
     ReadSession,
     SettingsDep,
     WriteSession,
@@ -108,6 +109,7 @@ def create_event(
     session: WriteSession,
     clock: ClockDep,
     settings: SettingsDep,
+    base: PublicUrlDep,
     token: AdminTokenDep,
 ) -> EventCreated:
     """Create an event; the organiser token and projector key are shown only here."""
@@ -124,16 +126,22 @@ def create_event(
         join_code=event.join_code,
         organiser_token=organiser_token,
         projector_key=projector_key,
-        links=views.links(settings.public_url, event, organiser_token),
+        links=views.links(base, event, organiser_token),
     )
 
 
 @router.get("/events/{event_id}", responses=ORGANISER, tags=["events"])
 def read_event(
-    event: OrganiserRead, session: ReadSession, settings: SettingsDep, token: OrganiserTokenDep
+    event: OrganiserRead,
+    session: ReadSession,
+    settings: SettingsDep,
+    base: PublicUrlDep,
+    token: OrganiserTokenDep,
 ) -> EventRead:
     assert token is not None  # checked by OrganiserRead
-    return views.event_read(session, event, settings=settings, organiser_token=token)
+    return views.event_read(
+        session, event, settings=settings, public_url=base, organiser_token=token
+    )
 
 
 @router.patch("/events/{event_id}", responses=errors(401, 403, 404, 409, 429), tags=["events"])
@@ -142,11 +150,14 @@ def update_event(
     event: OrganiserWrite,
     session: WriteSession,
     settings: SettingsDep,
+    base: PublicUrlDep,
     token: OrganiserTokenDep,
 ) -> EventRead:
     assert token is not None
     event_service.update_event(session=session, event=event, data=data)
-    return views.event_read(session, event, settings=settings, organiser_token=token)
+    return views.event_read(
+        session, event, settings=settings, public_url=base, organiser_token=token
+    )
 
 
 @router.get("/events/{event_id}/console", responses=ORGANISER, tags=["events"])
@@ -155,12 +166,15 @@ def console_state(
     session: ReadSession,
     clock: ClockDep,
     settings: SettingsDep,
+    base: PublicUrlDep,
     token: OrganiserTokenDep,
 ) -> ConsoleState:
     """What the organiser console shows: the event, the roster and the current round (the
     same as each message of its live stream)."""
     assert token is not None
-    return views.console_read(session, event, clock.now(), settings=settings, organiser_token=token)
+    return views.console_read(
+        session, event, clock.now(), settings=settings, public_url=base, organiser_token=token
+    )
 
 
 # ------------------------------------------------------------------ roster
@@ -168,12 +182,12 @@ def console_state(
 
 @router.get("/events/{event_id}/attendees", responses=ORGANISER, tags=["attendees"])
 def list_attendees(
-    event: OrganiserRead, session: ReadSession, settings: SettingsDep, token: OrganiserTokenDep
+    event: OrganiserRead, session: ReadSession, base: PublicUrlDep, token: OrganiserTokenDep
 ) -> list[AttendeeOut]:
     """The roster; `link` is the personal link of each person the organiser added."""
     assert token is not None  # checked by OrganiserRead
     return [
-        views.attendee_out(attendee, organiser_token=token, public_url=settings.public_url)
+        views.attendee_out(attendee, organiser_token=token, public_url=base)
         for attendee in attendee_service.roster(session, event)
     ]
 
@@ -189,7 +203,7 @@ def add_walk_up(
     event: OrganiserWrite,
     session: WriteSession,
     clock: ClockDep,
-    settings: SettingsDep,
+    base: PublicUrlDep,
     organiser_token: OrganiserTokenDep,
 ) -> Joined:
     """Add someone by hand (a walk-up); they get their own personal link."""
@@ -205,7 +219,7 @@ def add_walk_up(
     return Joined(
         attendee_id=attendee.id,
         token=token,
-        links=MeLinks(me=views.me_link(settings.public_url, token)),
+        links=MeLinks(me=views.me_link(base, token)),
     )
 
 
@@ -215,7 +229,7 @@ def update_attendee(
     data: AttendeeUpdate,
     event: OrganiserWrite,
     session: WriteSession,
-    settings: SettingsDep,
+    base: PublicUrlDep,
     token: OrganiserTokenDep,
 ) -> AttendeeOut:
     """Check someone in (`presence`), or correct their profile."""
@@ -224,7 +238,7 @@ def update_attendee(
     attendee_service.update_attendee(
         session=session, event=event, attendee=attendee, changes=data.model_dump(exclude_unset=True)
     )
-    return views.attendee_out(attendee, organiser_token=token, public_url=settings.public_url)
+    return views.attendee_out(attendee, organiser_token=token, public_url=base)
 
 
 @router.delete(
@@ -255,7 +269,7 @@ def import_attendees(
     event: OrganiserWrite,
     session: WriteSession,
     clock: ClockDep,
-    settings: SettingsDep,
+    base: PublicUrlDep,
     organiser_token: OrganiserTokenDep,
     response: Response,
     mapping: Annotated[
@@ -294,7 +308,7 @@ def import_attendees(
                 attendee_id=item.attendee.id,
                 name=item.attendee.name,
                 token=item.token,
-                link=views.me_link(settings.public_url, item.token),
+                link=views.me_link(base, item.token),
             )
         )
     return result
@@ -314,7 +328,7 @@ def join(
     data: JoinRequest,
     session: WriteSession,
     clock: ClockDep,
-    settings: SettingsDep,
+    base: PublicUrlDep,
     limits: LimitsDep,
     client: ClientDep,
 ) -> Joined:
@@ -334,7 +348,7 @@ def join(
     return Joined(
         attendee_id=attendee.id,
         token=token,
-        links=MeLinks(me=views.me_link(settings.public_url, token)),
+        links=MeLinks(me=views.me_link(base, token)),
     )
 
 
@@ -488,13 +502,16 @@ def finish_event(
     session: WriteSession,
     clock: ClockDep,
     settings: SettingsDep,
+    base: PublicUrlDep,
     token: OrganiserTokenDep,
 ) -> EventRead:
     """End the event now: the current round ends, no more rounds or joins; exports,
     statistics and the purge of personal data follow."""
     assert token is not None  # checked by OrganiserWrite
     round_service.finish(session=session, event=event, now=clock.now())
-    return views.event_read(session, event, settings=settings, organiser_token=token)
+    return views.event_read(
+        session, event, settings=settings, public_url=base, organiser_token=token
+    )
 
 
 @router.get("/events/{event_id}/stats", responses=ORGANISER, tags=["events"])
@@ -545,12 +562,10 @@ def release_plan(event: OrganiserWrite, session: WriteSession) -> Response:
 
 @router.get("/events/{event_id}/display", responses=ORGANISER, tags=["projector"])
 def display(
-    event: ProjectorEvent, session: ReadSession, clock: ClockDep, settings: SettingsDep
+    event: ProjectorEvent, session: ReadSession, clock: ClockDep, base: PublicUrlDep
 ) -> DisplayRead:
     """The public room state for the projector: no contact details, no answers."""
-    return views.display_read(
-        snapshot.load(session, event.id), clock.now(), public_url=settings.public_url
-    )
+    return views.display_read(snapshot.load(session, event.id), clock.now(), public_url=base)
 
 
 # ------------------------------------------------------------------ after the event
@@ -602,14 +617,14 @@ def export_connections_json(
     tags=["exports"],
 )
 def export_links_csv(
-    event: OrganiserRead, session: ReadSession, settings: SettingsDep, token: OrganiserTokenDep
+    event: OrganiserRead, session: ReadSession, base: PublicUrlDep, token: OrganiserTokenDep
 ) -> Response:
     """Everyone's personal link, for a mail merge: people the organiser imported or added
     have one; people who joined on their own phone are listed without. Safe to open in a
     spreadsheet (UTF-8 with BOM)."""
     assert token is not None  # checked by OrganiserRead
     return _download(
-        exports.links_csv(session, event, organiser_token=token, public_url=settings.public_url),
+        exports.links_csv(session, event, organiser_token=token, public_url=base),
         f"links-{event.id}.csv",
     )
 
@@ -618,7 +633,7 @@ def export_links_csv(
 def export_links_json(
     event: OrganiserRead,
     session: ReadSession,
-    settings: SettingsDep,
+    base: PublicUrlDep,
     token: OrganiserTokenDep,
     response: Response,
 ) -> PersonalLinksExport:
@@ -626,9 +641,7 @@ def export_links_json(
     assert token is not None  # checked by OrganiserRead
     response.headers["Cache-Control"] = "no-store"
     return PersonalLinksExport.model_validate(
-        exports.links_document(
-            session, event, organiser_token=token, public_url=settings.public_url
-        )
+        exports.links_document(session, event, organiser_token=token, public_url=base)
     )
 
 

@@ -24,9 +24,11 @@ from app.deps import (
     ClockDep,
     FailureGuard,
     LimitsDep,
+    PublicUrlDep,
     ReadSession,
     SettingsDep,
     WriteSession,
+    secure_cookies,
 )
 from app.errors import DomainError, NotFound
 from app.schemas import EventCreate, JoinRequest, QuestionSpec, default_questions
@@ -78,13 +80,21 @@ KIND_LABELS = {
 
 
 def qr_svg(url: str) -> str:
-    """An inline SVG QR code (segno escapes nothing user-typed: the URL is ours)."""
-    return str(segno.make(url, error="m").svg_inline(scale=6, border=2, dark="#111"))
+    """An inline SVG QR code (segno escapes nothing user-typed: the URL is ours); a viewBox
+    instead of a fixed size, so the page's CSS sets how big it is drawn."""
+    return str(
+        segno.make(url, error="m").svg_inline(scale=6, border=2, dark="#111", omitsize=True)
+    )
 
 
-def _cookie(response: Response, name: str, value: str, *, secure: bool) -> None:
+def _cookie(response: Response, request: Request, name: str, value: str) -> None:
     response.set_cookie(
-        name, value, max_age=COOKIE_SECONDS, httponly=True, samesite="lax", secure=secure
+        name,
+        value,
+        max_age=COOKIE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(request),
     )
 
 
@@ -141,7 +151,12 @@ FormDep = Annotated[FormData, Depends(read_form)]
 
 @router.post("/events/new", response_class=HTMLResponse)
 def create_event_page(
-    request: Request, form: FormDep, session: WriteSession, clock: ClockDep, settings: SettingsDep
+    request: Request,
+    form: FormDep,
+    session: WriteSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    base: PublicUrlDep,
 ) -> HTMLResponse:
     values = {k: str(v) for k, v in form.items()}
     questions = default_questions()
@@ -192,7 +207,7 @@ def create_event_page(
     if settings.admin_token is not None:
         raise DomainError("this server creates events through its API with the admin token")
     event, token, _ = event_service.create_event(session=session, data=data, now=clock.now())
-    links = views.links(settings.public_url, event, token)
+    links = views.links(base, event, token)
     response = render(
         request,
         "created.html",
@@ -204,7 +219,7 @@ def create_event_page(
         },
         status_code=201,
     )
-    _cookie(response, ORGANISER_COOKIE, token, secure=settings.public_url.startswith("https"))
+    _cookie(response, request, ORGANISER_COOKIE, token)
     return response
 
 
@@ -264,7 +279,6 @@ def join_submit(
     form: FormDep,
     session: WriteSession,
     clock: ClockDep,
-    settings: SettingsDep,
     limits: LimitsDep,
     client: ClientDep,
 ) -> Response:
@@ -315,7 +329,7 @@ def join_submit(
     if errors:
         return render(request, "join.html", _join_context(event, shown, errors), status_code=422)
     response = RedirectResponse("/me", status_code=303)
-    _cookie(response, ATTENDEE_COOKIE, token, secure=settings.public_url.startswith("https"))
+    _cookie(response, request, ATTENDEE_COOKIE, token)
     return response
 
 
@@ -326,7 +340,6 @@ def join_submit(
 def me_page(
     request: Request,
     session: ReadSession,
-    settings: SettingsDep,
     limits: LimitsDep,
     client: ClientDep,
     token: Annotated[str | None, Query(max_length=100)] = None,
@@ -355,11 +368,11 @@ def projector_page(
     request: Request,
     event_id: str,
     session: ReadSession,
-    settings: SettingsDep,
+    base: PublicUrlDep,
     key: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
     event = event_service.projector_event(session, event_id, key)
-    join_url = f"{settings.public_url.rstrip('/')}/join/{event.join_code}"
+    join_url = views.join_link(base, event.join_code)
     return render(
         request,
         "projector.html",
@@ -378,7 +391,7 @@ def console_page(
     request: Request,
     event_id: str,
     session: ReadSession,
-    settings: SettingsDep,
+    base: PublicUrlDep,
     limits: LimitsDep,
     client: ClientDep,
     token: Annotated[str | None, Query(max_length=100)] = None,
@@ -387,13 +400,13 @@ def console_page(
         with FailureGuard(limits, client):
             event_service.organiser_event(session, event_id, token)
         response = RedirectResponse(f"/events/{event_id}/console", status_code=303)
-        _cookie(response, ORGANISER_COOKIE, token, secure=settings.public_url.startswith("https"))
+        _cookie(response, request, ORGANISER_COOKIE, token)
         return response
     cookie = request.cookies.get(ORGANISER_COOKIE)
     with FailureGuard(limits, client):
         event = event_service.organiser_event(session, event_id, cookie)
     assert cookie is not None
-    join_url = f"{settings.public_url.rstrip('/')}/join/{event.join_code}"
+    join_url = views.join_link(base, event.join_code)
     key = projector_key_for(cookie, event.id)
     return render(
         request,

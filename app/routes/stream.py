@@ -13,7 +13,15 @@ from pydantic import BaseModel
 
 from app.clock import Clock
 from app.db import Database
-from app.deps import ClientDep, DatabaseDep, EventId, LimitsDep, OrganiserTokenDep, TokenDep
+from app.deps import (
+    ClientDep,
+    DatabaseDep,
+    EventId,
+    LimitsDep,
+    OrganiserTokenDep,
+    TokenDep,
+    public_url,
+)
 from app.errors import Forbidden, NotFound, Unauthorised
 from app.ratelimit import RateLimits
 from app.realtime import Broker
@@ -54,7 +62,7 @@ async def _stream(
 
 
 def _parts(request: Request) -> tuple[Database, Clock, str]:
-    return request.app.state.db, request.app.state.clock, request.app.state.settings.public_url
+    return request.app.state.db, request.app.state.clock, public_url(request)
 
 
 # Who may stream is settled in dependencies, before the response starts (an error inside
@@ -151,7 +159,7 @@ async def console_stream(
     request: Request, organiser: Annotated[tuple[str, str], Depends(_stream_organiser)]
 ) -> AsyncIterable[ServerSentEvent]:
     """The organiser console's state: the event, the roster and the current round."""
-    db, clock, _ = _parts(request)
+    db, clock, base = _parts(request)
     event_id, token = organiser
 
     def read() -> BaseModel:
@@ -162,6 +170,7 @@ async def console_stream(
                 event,
                 clock.now(),
                 settings=request.app.state.settings,
+                public_url=base,
                 organiser_token=token,
             )
 

@@ -16,7 +16,7 @@ from app.errors import Conflict, NotFound
 from app.services.events import mark_changed
 from app.services.rounds import all_rounds, history_for, known_pairs, room_for
 from app.services.views import GONE
-from matching import plan_rounds
+from matching.plan import plan_rounds
 
 # Who a fixed plan seats: people in the room and people on the guest list not yet arrived.
 PLANNED_PRESENCE = ("present", "registered")

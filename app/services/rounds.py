@@ -17,22 +17,22 @@ from sqlalchemy.orm import Session
 from app import models
 from app.errors import Conflict, Invalid
 from app.services.events import mark_changed
-from matching import (
+from matching.model import (
     Attendee,
     Group,
     History,
+    Pair,
     Question,
+    Reason,
     Room,
     Round,
     Rules,
-    Scorer,
     pair,
-    repair,
-    solve_round,
+    same_organisation_rule,
 )
-from matching.model import Pair, Reason, same_organisation_rule
 from matching.plan import complete_round
-from matching.solve import RoundOutcome
+from matching.scoring import Scorer
+from matching.solve import RoundOutcome, repair, solve_round
 
 Phase = Literal["changeover", "talk", "paused", "ended"]
 

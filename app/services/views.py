@@ -53,9 +53,13 @@ def links(public_url: str, event: models.Event, organiser_token: str) -> Links:
     key = projector_key_for(organiser_token, event.id)
     return Links(
         organiser=f"{base}/events/{event.id}/console?token={quote(organiser_token)}",
-        join=f"{base}/join/{event.join_code}",
+        join=join_link(base, event.join_code),
         projector=f"{base}/events/{event.id}/projector?key={key}",
     )
+
+
+def join_link(public_url: str, join_code: str) -> str:
+    return f"{public_url.rstrip('/')}/join/{join_code}"
 
 
 def me_link(public_url: str, token: str) -> str:
@@ -110,7 +114,12 @@ def counts(session: Session, event: models.Event) -> Counts:
 
 
 def event_read(
-    session: Session, event: models.Event, *, settings: Settings, organiser_token: str
+    session: Session,
+    event: models.Event,
+    *,
+    settings: Settings,
+    public_url: str,
+    organiser_token: str,
 ) -> EventRead:
     latest = current_round(session, event)
     return EventRead(
@@ -132,7 +141,7 @@ def event_read(
         join_code=event.join_code,
         current_round=None if latest is None else latest.index,
         counts=counts(session, event),
-        links=links(settings.public_url, event, organiser_token),
+        links=links(public_url, event, organiser_token),
         purged_at=event.purged_at,
         purge_due_at=retention.purge_due_at(session, event, days=settings.retention_days),
     )
@@ -198,13 +207,20 @@ def console_read(
     now: datetime,
     *,
     settings: Settings,
+    public_url: str,
     organiser_token: str,
 ) -> ConsoleState:
     latest = current_round(session, event)
     return ConsoleState(
-        event=event_read(session, event, settings=settings, organiser_token=organiser_token),
+        event=event_read(
+            session,
+            event,
+            settings=settings,
+            public_url=public_url,
+            organiser_token=organiser_token,
+        ),
         attendees=[
-            attendee_out(a, organiser_token=organiser_token, public_url=settings.public_url)
+            attendee_out(a, organiser_token=organiser_token, public_url=public_url)
             for a in attendee_service.roster(session, event)
         ],
         round=None if latest is None else round_read(session, event, latest, now),
@@ -394,7 +410,7 @@ def display_read(snapshot: Snapshot, now: datetime, *, public_url: str) -> Displ
         status=snapshot.status,
         joined=len(people),
         join_code=event.join_code,
-        join_url=f"{public_url.rstrip('/')}/join/{event.join_code}",
+        join_url=join_link(public_url, event.join_code),
         round=round_clock,
         rows=rows,
         totals=DisplayTotals(

@@ -36,6 +36,8 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # More `commonground serve` arguments, e.g. ["--workers", "2"].
+    args: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -54,7 +56,7 @@ class Server:
         self.log = self.data_dir / f"server-{self.port}.log"
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), *self.args],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -147,8 +147,8 @@ def test_admin_token_guards_event_creation(settings: Settings) -> None:
         assert client.post("/api/v1/events", json={"name": "x"}, headers=right).status_code == 201
 
 
-def test_healthz_checks_the_database(client: TestClient) -> None:
-    response = client.get("/healthz")
+def test_readyz_checks_the_database(client: TestClient) -> None:
+    response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
 

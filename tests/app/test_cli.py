@@ -95,10 +95,10 @@ def test_demo_seeds_an_event_a_newcomer_can_click_through(tmp_path: Path) -> Non
     from app.services import events as event_service
     from app.services import views
 
-    settings = Settings(data_dir=tmp_path, database_url=None, public_url="http://demo")
+    settings = Settings(data_dir=tmp_path, database_url=None)
     db = create_database(settings)
     upgrade(db.engine)
-    links = demo.seed(db, settings, FrozenClock(), people=40, live=False)
+    links = demo.seed(db, FrozenClock(), public_url="http://demo", people=40, live=False)
     assert links.organiser.startswith(f"http://demo/events/{links.event_id}/console?token=")
     assert links.attendee.startswith("http://demo/me?token=")
     with db.reading() as session:
