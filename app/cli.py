@@ -187,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             # Settings come from the environment in every worker process.
             os.environ["COMMONGROUND_FORWARDED_ALLOW_IPS"] = args.forwarded_allow_ips
         listen = Listen(host="0.0.0.0" if args.lan else args.host, port=args.port, lan=args.lan)
+        if listen.lan and listen.network_url:
+            os.environ["COMMONGROUND_LAN_URL"] = listen.network_url
         _guarded(lambda: _serve(listen, workers=args.workers))
     elif args.command == "demo":
         if not 2 <= args.people <= 2000:
@@ -383,11 +385,13 @@ def _demo(listen: Listen, *, people: int, live: bool, data: str | None) -> None:
     from app.migrate import upgrade
 
     folder = Path(data) if data else Path(tempfile.mkdtemp(prefix="commonground-demo-"))
-    settings = Settings(data_dir=folder, database_url=None)
+    settings = Settings(
+        data_dir=folder, database_url=None, lan_url=listen.network_url if listen.lan else None
+    )
     db = create_database(settings)
     upgrade(db.engine)
     clock = SystemClock()
-    shown = settings.public_url or listen.urls()[-1]
+    shown = settings.public_url or listen.network_url or listen.urls()[0]
     links = demo.seed(db, clock, public_url=shown, people=people, live=live)
     print(f"Common Ground demo: {people} made-up attendees, data in {folder}\n", flush=True)
     _announce(
@@ -437,8 +441,14 @@ class Listen:
     port: int
     lan: bool = False
 
+    @property
+    def network_url(self) -> str | None:
+        """The address to give phones, if this server listens on a network."""
+        urls = self.urls()
+        return urls[1] if len(urls) > 1 else None
+
     def urls(self) -> list[str]:
-        """Local first, then the network addresses (the last one is the one to share)."""
+        """Local first, then the network addresses (the first of those is the one to share)."""
         everywhere = self.host in ("0.0.0.0", "::")
         hosts = ["127.0.0.1", *lan_addresses()] if everywhere else [self.host]
         return [f"http://{_bracketed(h)}:{self.port}" for h in hosts]
@@ -481,7 +491,7 @@ def _announce(
             lines.append("  Network:  no network address found - is this machine on the wifi?")
     if public_url:
         lines.append(f"  Public:   {public_url}/  (COMMONGROUND_PUBLIC_URL: every link uses it)")
-    share = public_url or urls[-1]
+    share = public_url or listen.network_url or local
     lines.append("")
     width = max(len(label) for label, _ in paths)
     lines += [f"  {label.ljust(width)}  {share}{path}" for label, path in paths]

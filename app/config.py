@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     # The address people reach this server at, for the links in responses and QR codes.
     # Unset: each link is built from the address of the request that asked for it.
     public_url: str | None = None
+    # Set by `serve --lan`: the network address, used in links instead of a loopback one when
+    # a page is opened on the server's own computer (127.0.0.1 or localhost), so the QR code
+    # the organiser's laptop shows works on phones.
+    lan_url: str | None = None
     # Proxies whose X-Forwarded-Proto/-For/-Host headers are believed: comma-separated
     # addresses or networks, or "*" (only where nothing but the proxy can reach the app).
     forwarded_allow_ips: str = "127.0.0.1"
@@ -57,7 +61,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("public_url")
+    @field_validator("public_url", "lan_url")
     @classmethod
     def _absolute_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():

@@ -45,12 +45,20 @@ def get_limits(request: Request) -> RateLimits:
     return limits
 
 
+_LOOPBACK = ("127.", "localhost", "[::1]")
+
+
 def public_url(request: Request) -> str:
     """The address people reach this server at, for links and QR codes:
     COMMONGROUND_PUBLIC_URL when set, otherwise the one this request used (scheme, host and
-    port, as a trusted proxy forwarded them)."""
-    configured: str | None = request.app.state.settings.public_url
-    return configured or str(request.base_url).rstrip("/")
+    port, as a trusted proxy forwarded them) - except a loopback address in venue mode,
+    which phones could not use: then the network address."""
+    settings: Settings = request.app.state.settings
+    if settings.public_url:
+        return settings.public_url
+    if settings.lan_url and request.url.netloc.startswith(_LOOPBACK):
+        return settings.lan_url
+    return str(request.base_url).rstrip("/")
 
 
 def secure_cookies(request: Request) -> bool:

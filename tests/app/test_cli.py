@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -232,3 +233,113 @@ def test_a_bad_setting_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     lines = done.stderr.decode().splitlines()
     assert len(lines) == 1, lines
     assert "retention_days" in lines[0]
+
+
+# ------------------------------------------------------------------ serve: where it answers
+
+
+def _serve_until(
+    tmp_path: Path, *args: str, marker: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """Start `commonground serve ARGS`, read its start-up lines until `marker` and until it
+    answers; the caller stops it."""
+    from tests.app.live import free_port
+
+    port = free_port()
+    environment = dict(os.environ)
+    for name in ("DATABASE_URL", "COMMONGROUND_PUBLIC_URL", "COMMONGROUND_LAN_URL"):
+        environment.pop(name, None)
+    environment |= {"COMMONGROUND_DATA_DIR": str(tmp_path), **(env or {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *args],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:  # ends when the process does
+        seen.append(line)
+        if "Application startup complete" in line:
+            break
+    text = "".join(seen)
+    assert marker in text, text
+    return process, text
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate(timeout=5)
+
+
+def test_serve_on_another_port_gives_links_for_that_port(tmp_path: Path) -> None:
+    import httpx2 as httpx
+
+    process, text = _serve_until(tmp_path, marker="restart with --lan")
+    try:
+        local = next(line.split()[1] for line in text.splitlines() if "Local:" in line)
+        created = httpx.post(f"{local}events/new", data={"name": "Port test"}, timeout=30)
+        assert created.status_code == 201
+        port = local.rstrip("/").rsplit(":", 1)[1]
+        assert f"http://127.0.0.1:{port}/join/" in created.text
+        assert ":8000" not in created.text
+    finally:
+        _stop(process)
+
+
+def test_serve_lan_prints_the_network_address_and_a_join_qr_code(tmp_path: Path) -> None:
+    import httpx2 as httpx
+
+    from app.cli import lan_addresses
+
+    if not lan_addresses():
+        pytest.skip("this machine has no network address besides loopback")
+    process, text = _serve_until(tmp_path, "--lan", marker="Phones join at")
+    try:
+        network = next(line.split()[1] for line in text.splitlines() if "Network:" in line)
+        assert not network.startswith("http://127.")
+        assert f"Phones join at {network}join" in text
+        assert "█" in text  # the QR code, drawn in the terminal
+        # It listens on every interface: reachable on the network address too.
+        assert httpx.get(f"{network}healthz", timeout=10).status_code == 200
+        # The organiser's laptop opens the page as 127.0.0.1: the QR code still names the
+        # network address, which phones can use.
+        port = network.rstrip("/").rsplit(":", 1)[1]
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/events/new", data={"name": "Venue"}, timeout=30
+        )
+        assert created.status_code == 201
+        assert f"{network}join/" in created.text
+        join_links = set(re.findall(r"https?://[^\s\"'<]+/join/[A-Z0-9]+", created.text))
+        assert join_links
+        assert all(link.startswith(network) for link in join_links), join_links
+    finally:
+        _stop(process)
+
+
+def test_serve_with_a_public_url_prints_it(tmp_path: Path) -> None:
+    process, text = _serve_until(
+        tmp_path,
+        marker="Phones join at https://mixer.example.org/join",
+        env={"COMMONGROUND_PUBLIC_URL": "https://mixer.example.org"},
+    )
+    _stop(process)
+    assert "Organisers start here  https://mixer.example.org/" in text
+
+
+def test_serve_refuses_a_bad_public_url_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "COMMONGROUND_DATA_DIR": str(tmp_path)}
+    env["COMMONGROUND_PUBLIC_URL"] = "mixer.example.org"
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve"], env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode == 2
+    lines = done.stderr.decode().strip().splitlines()
+    assert len(lines) == 1
+    assert "public_url" in lines[0]
+    assert "http:// or https://" in lines[0]

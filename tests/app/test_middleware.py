@@ -53,6 +53,20 @@ def test_a_configured_public_url_wins_over_the_request(tmp_path: Path) -> None:
     assert body["links"]["join"] == f"https://mixer.example.org/join/{body['join_code']}"
 
 
+def test_venue_mode_gives_phones_the_network_address_from_the_laptop_itself(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path, lan_url="http://192.168.1.20:8000")
+    with TestClient(create_app(settings, clock=FrozenClock(), tick=False)) as client:
+        on_laptop = _create(client, host="127.0.0.1:8000")
+        by_name = _create(client, host="localhost:8000")
+        from_phone = _create(client, host="192.168.1.20:8000")
+        other_name = _create(client, host="mixer.local:8000")
+    for body in (on_laptop, by_name, from_phone):
+        assert body["links"]["join"].startswith("http://192.168.1.20:8000/join/")
+    assert other_name["links"]["join"].startswith("http://mixer.local:8000/join/")
+
+
 def test_public_url_must_be_an_http_address() -> None:
     with pytest.raises(ValueError, match="http:// or https://"):
         Settings(public_url="mixer.example.org")
