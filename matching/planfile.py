@@ -1,4 +1,4 @@
-"""The planner file of SPEC §4.2: reading and checking its input, writing its output."""
+"""The planner file (docs/planner-file.md): reading and checking its input, writing its output."""
 
 from __future__ import annotations
 
@@ -187,7 +187,7 @@ def room_from_plan_file(parsed: PlanFile) -> Room:
 
 
 def plan_to_json(room: Room, plan: Plan, *, seed: int) -> dict[str, Any]:
-    """The planner's output document (SPEC §4.2)."""
+    """The planner's output document (docs/planner-file.md)."""
     names = {a.id: a.display_name for a in room.attendees}
     totals = sorted(plan.totals.values())
     groups = [g for r in plan.rounds for g in r.groups]

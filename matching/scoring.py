@@ -1,4 +1,4 @@
-"""Pair scores (common ground) and their explanations, per SPEC §2."""
+"""Pair scores (common ground) and their explanations (docs/matching.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The JSON API v1 (SPEC §4.1): thin routes that translate HTTP and call the services."""
+"""The JSON API v1 (docs/api.md): thin routes that translate HTTP and call the services."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Events: creating, reading and changing them; the defaults of SPEC §4.1."""
+"""Events: creating, reading and changing them; their defaults (docs/api.md)."""
 
 from __future__ import annotations
 
