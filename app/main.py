@@ -143,16 +143,19 @@ def create_app(
             raise Unavailable("database unreachable") from None
         return Readiness(status="ok", database="ok")
 
-    app.include_router(api.router)
-    app.include_router(stream.router)
-    app.include_router(pages.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=find_static()), name="static")
     return app
 
 
+ROUTERS = (api.router, stream.router, pages.router)
+
+
 def _methods(app: FastAPI, path: str) -> list[str]:
     methods: set[str] = set()
-    for route in app.router.routes:
+    # The included routers' own routes (FastAPI keeps them behind a private wrapper).
+    for route in [*app.router.routes, *(r for router in ROUTERS for r in router.routes)]:
         if isinstance(route, APIRoute) and route.path_regex.match(path):
             methods |= route.methods or set()
     return sorted(methods)

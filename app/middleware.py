@@ -25,6 +25,7 @@ SECURITY_HEADERS = {
 }
 _SECURITY = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 _NO_STORE = (b"cache-control", b"no-store")
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 class ForwardedHeaders:
@@ -62,7 +63,8 @@ def _with_forwarded_host(scope: Scope) -> Scope:
 
 class AllowedHosts:
     """With COMMONGROUND_ALLOWED_HOSTS set, any other Host header gets 400 (as Starlette's
-    TrustedHostMiddleware, answered in JSON like every other error here)."""
+    TrustedHostMiddleware, answered in JSON like every other error here). The health checks
+    are exempt: Docker's and an orchestrator's reach the container by its own address."""
 
     def __init__(self, app: ASGIApp, hosts: list[str]) -> None:
         self.app = app
@@ -74,7 +76,7 @@ class AllowedHosts:
         return self.any or host in self.exact or host.endswith(self.suffixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] not in ("http", "websocket") or scope["path"] in HEALTH_PATHS:
             await self.app(scope, receive, send)
             return
         host = ""

@@ -76,7 +76,7 @@ AttendeeId = Annotated[str, Path(min_length=1, max_length=16)]
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route really returns."""
     described = {
-        400: "The body could not be parsed (not UTF-8 JSON)",
+        400: "Host name not allowed (COMMONGROUND_ALLOWED_HOSTS)",
         401: "No or unknown token",
         403: "The token does not grant this",
         404: "Not found",

@@ -14,6 +14,9 @@ from fastapi.testclient import TestClient
 from app.clock import FrozenClock
 from app.config import Settings
 from app.main import create_app
+from app.middleware import HEALTH_PATHS
+
+HEALTH = sorted(HEALTH_PATHS)
 
 
 def _settings(tmp_path: Path, **changes: Any) -> Settings:
@@ -147,15 +150,18 @@ def test_cookies_over_plain_http_are_not_secure(open_client: TestClient) -> None
 def test_other_host_names_get_400_when_allowed_hosts_are_set(tmp_path: Path) -> None:
     settings = _settings(tmp_path, allowed_hosts="mixer.example.org, *.venue.test")
     with TestClient(create_app(settings, clock=FrozenClock(), tick=False)) as client:
-        ok = client.get("/healthz", headers={"host": "mixer.example.org"})
-        sub = client.get("/healthz", headers={"host": "hall-2.venue.test:8443"})
-        bad = client.get("/healthz", headers={"host": "attacker.example"})
-        bare = client.get("/healthz", headers={"host": "venue.test"})
+        ok = client.get("/", headers={"host": "mixer.example.org"})
+        sub = client.get("/", headers={"host": "hall-2.venue.test:8443"})
+        bad = client.get("/api/v1/me", headers={"host": "attacker.example"})
+        bare = client.get("/", headers={"host": "venue.test"})
+        # Docker's health check calls the container by its own address.
+        health = [client.get(path, headers={"host": "127.0.0.1:8000"}) for path in HEALTH]
     assert ok.status_code == 200
     assert sub.status_code == 200
     assert bad.status_code == 400
     assert bad.json() == {"detail": "this server does not answer to that host name"}
     assert bare.status_code == 400
+    assert [r.status_code for r in health] == [200, 200]
 
 
 def test_allowed_hosts_judge_the_forwarded_host_of_a_trusted_proxy(tmp_path: Path) -> None:
@@ -165,7 +171,7 @@ def test_allowed_hosts_judge_the_forwarded_host_of_a_trusted_proxy(tmp_path: Pat
     app = create_app(settings, clock=FrozenClock(), tick=False)
     with TestClient(app, client=("10.0.0.5", 40000)) as client:
         proxied = client.get(
-            "/healthz", headers={"host": "app:8000", "x-forwarded-host": "mixer.example.org"}
+            "/", headers={"host": "app:8000", "x-forwarded-host": "mixer.example.org"}
         )
     assert proxied.status_code == 200
 
@@ -192,3 +198,10 @@ def test_readiness_is_503_when_the_database_is_gone(tmp_path: Path) -> None:
         ready = client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json() == {"detail": "database unreachable"}
+
+
+def test_a_wrong_method_gets_405_with_every_allowed_method(open_client: TestClient) -> None:
+    response = open_client.put("/api/v1/me")
+    assert response.status_code == 405
+    assert response.json() == {"detail": "Method Not Allowed"}
+    assert response.headers["allow"] == "DELETE, GET, PATCH"
