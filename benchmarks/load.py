@@ -1,35 +1,33 @@
-"""The live service under load: joins at once, phones on live streams, GET /me throughput.
+"""The live service under load: throughput against a bare FastAPI route (wrk), joins at once
+and phones on live streams (asyncio).
 
-    .venv/bin/python benchmarks/load.py [--attendees 500] [--samples 2] [--readers 200]
-                                        [--few-readers 20] [--duration 15] [--warmup 2]
+    .venv/bin/python benchmarks/load.py [--attendees 500,2000] [--me-attendees 300]
+                                        [--duration 10] [--warmup 2] [--threads 2]
+                                        [--connections 50] [--high-connections 200]
+                                        [--workers N] [--compare-workers]
                                         [--database-url URL [--reset-schema]]
-                                        [--keep] [--time-limit 300]
+                                        [--skip-throughput] [--skip-live] [--wrk PATH]
+                                        [--keep] [--time-limit 900]
 
-A script that prints plain-text tables (never a test). It starts its own server
-(`python -m app.cli serve`: one uvicorn worker on a free loopback port; SQLite in a temporary
-folder unless --database-url is given), drives it from this process with asyncio and httpx2,
-and stops it at the end. Only loopback traffic; every phase has its own time limit and the
-whole run stops after --time-limit seconds. --reset-schema drops and recreates the schema
-`public` of the PostgreSQL database first (as the tests do); without it the run adds one
-event to whatever is there. Exit status 1 if any request failed (a non-201 join, a 5xx, a
-transport error, a phone that never saw a round), else 0 (even when a goal is missed).
-docs/benchmarks.md explains every figure and holds the latest output.
+A script that prints plain-text tables (never a test). It starts its own servers on free
+loopback ports: the service (`python -m app.cli serve --workers N`; SQLite in a temporary
+folder unless --database-url is given) and, for comparison, benchmarks/bare_app.py (one
+FastAPI route under the same uvicorn settings, one worker: the framework's own limit on this
+machine). Throughput comes from wrk (`apt-get install wrk`; without it those figures are
+skipped, with a line saying how to get it); joins and live streams from this process, with
+asyncio and httpx2. Only loopback traffic; every phase has a time limit and the whole run
+stops after --time-limit seconds. Exit status 1 if any request failed (a non-201 join, a
+5xx or other non-2xx, a transport error, a phone that never saw a change), else 0 (even when
+a target is missed). docs/benchmarks.md explains every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
-import contextlib
-import json
-import os
-import platform
-import random
-import re
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,335 +35,465 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from importlib.metadata import version
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 # This file is benchmarks/load.py: run as a script, its own folder comes first on sys.path and
 # its sibling benchmarks/matching.py would shadow the `matching` package. The root goes first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx2 as httpx
-from sqlalchemy import create_engine, text
 
-from app.config import Settings
 from app.deps import WRITERS
+from benchmarks.bare_app import UVICORN_KEYWORDS
+from benchmarks.harness import (
+    Client,
+    CpuMeter,
+    Joins,
+    Phone,
+    Report,
+    Seen,
+    Server,
+    app_server,
+    bare_server,
+    describe_retries,
+    ended,
+    join_all,
+    ms,
+    open_file_limit,
+    print_log,
+    print_preamble,
+    quantile,
+    raise_open_files,
+    reset_schema,
+    secs,
+    settle,
+    showing,
+    stream_client,
+    streaming,
+    wait_until,
+)
 from benchmarks.report import heading, say, table
-from matching.defaults import DEFAULT_QUESTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
-GOAL_FANOUT_SECONDS = 2.0
-REQUEST_TIMEOUT = 60.0  # GET /me under load: a client gives up after this long
+WRK_SCRIPT = ROOT / "benchmarks" / "wrk_report.lua"
 HEARTBEAT_SECONDS = 15.0
 TICK_SECONDS = 1.0
 ROUND_SECONDS = 1800  # no round ends on its own during the run
-ORGANISATIONS = [f"Org {i:02d}" for i in range(40)]
+
+# Targets (issue 11). Joins and fan-out are given for 500 and 2000 people: fewer people are
+# held to the goal for 500, sizes in between to a straight line between the two.
+JOIN_GOALS = ((500, 2.0), (2000, 8.0))
+FANOUT_GOALS = ((500, 1.0), (2000, 3.0))
+ME_SHARE_GOAL = 0.35  # GET /me at --connections, as a share of the bare route's requests/s
+ME_SHARE_AIM = 0.50
+ME_P99_GOAL = 0.150
+HIGH_P99_GOAL = 0.500  # GET /me at --high-connections
+HEALTHZ_SHARE_GOAL = 0.50
+WORKERS_GOAL = 1.6  # GET /me with 2 workers / with 1, PostgreSQL
 
 
-# ------------------------------------------------------------------ output
+def goal(goals: Sequence[tuple[int, float]], people: int) -> tuple[float, str]:
+    """The goal for `people`, and how it was derived when they are not a size of its own."""
+    (low, low_goal), (high, high_goal) = goals
+    if people <= low:
+        return low_goal, "" if people == low else f" (the goal for {low})"
+    if people >= high:
+        return high_goal, ""
+    share = (people - low) / (high - low)
+    return low_goal + share * (high_goal - low_goal), f" (between the goals for {low} and {high})"
 
 
-def loud(message: str) -> None:
-    """A failure: on its own line, impossible to miss."""
-    say(f"!!! FAILURE: {message}")
+# ------------------------------------------------------------------ throughput: wrk
 
 
-def ms(value: float) -> str:
-    return f"{value * 1000:.0f}"
-
-
-def secs(value: float) -> str:
-    return f"{value:.3f}"
-
-
-def quantile(values: Sequence[float], q: float) -> float:
-    """The q-quantile (0..1) by linear interpolation between closest ranks."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-# ------------------------------------------------------------------ the server
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    """`python -m app.cli serve` in a subprocess, its output in `log`."""
-
-    data_dir: Path
-    database_url: str
-    join_rate: int
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log(self) -> Path:
-        return self.data_dir / "server.log"
-
-    def settings(self) -> dict[str, str]:
-        return {
-            "COMMONGROUND_DATA_DIR": str(self.data_dir),
-            "DATABASE_URL": self.database_url,
-            "COMMONGROUND_PUBLIC_URL": self.url,
-            "COMMONGROUND_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
-            "COMMONGROUND_TICK_SECONDS": str(TICK_SECONDS),
-            "COMMONGROUND_JOIN_RATE_PER_MINUTE": str(self.join_rate),
-        }
-
-    def start(self, timeout: float = 60.0) -> None:
-        # Only the settings above: nothing inherited (an admin token, another database).
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith("COMMONGROUND_") and name != "DATABASE_URL"
-        }
-        env.update(self.settings())
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{self.log.read_text()}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"the server did not start in {timeout:.0f} s:\n{self.log.read_text()}")
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (all its threads)."""
-        if self.process is None:
-            return 0.0
-        try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        except OSError:
-            return float("nan")
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-
-def reset_schema(database_url: str) -> None:
-    engine = create_engine(Settings(database_url=database_url).sqlalchemy_url)
+def uvicorn_differences() -> list[str]:
+    """Keywords `serve` passes to uvicorn.run (app/cli.py, `_serve`) that the bare app does
+    not: then the bare route no longer runs under the same settings."""
     try:
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
+        tree = ast.parse((ROOT / "app" / "cli.py").read_text())
+    except (OSError, SyntaxError) as error:
+        return [f"app/cli.py unreadable: {error}"]
+    for function in ast.walk(tree):
+        if isinstance(function, ast.FunctionDef) and function.name == "_serve":
+            for call in ast.walk(function):
+                if isinstance(call, ast.Call) and ast.unparse(call.func) == "uvicorn.run":
+                    return [
+                        f"{k.arg}={ast.unparse(k.value)}"
+                        for k in call.keywords
+                        if k.arg not in UVICORN_KEYWORDS
+                    ]
+    return ["no uvicorn.run(...) in app/cli.py _serve"]
 
 
 @dataclass
-class CpuMeter:
-    """CPU seconds used by the server and by this load generator over one measured window."""
+class Wrk:
+    """One measured wrk run, as benchmarks/wrk_report.lua reports it."""
 
-    server: Server
-    wall: float = 0.0
-    server_cpu: float = 0.0
-    client_cpu: float = 0.0
-    _start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    label: str
+    server: str
+    connections: int
+    seconds: float  # the window, as wrk measured it
+    requests: int
+    p50: float  # seconds
+    p90: float
+    p99: float
+    slowest: float
+    statuses: Counter[int]
+    connect_errors: int
+    read_errors: int
+    write_errors: int
+    timeouts: int
+    server_cores: float
+    wrk_cores: float
 
-    def start(self) -> None:
-        self._start = (time.perf_counter(), self.server.cpu_seconds(), time.process_time())
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
 
-    def stop(self) -> None:
-        wall, server, client = self._start
-        self.wall = time.perf_counter() - wall
-        self.server_cpu = self.server.cpu_seconds() - server
-        self.client_cpu = time.process_time() - client
+    @property
+    def non_2xx(self) -> int:
+        return sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
 
-    def describe(self) -> str:
-        if self.wall <= 0:
-            return "-"
-        return (
-            f"server CPU {self.server_cpu:.1f} s ({self.server_cpu / self.wall:.2f} cores), "
-            f"load generator CPU {self.client_cpu:.1f} s ({self.client_cpu / self.wall:.2f} cores)"
-            f" over {self.wall:.1f} s"
+    @property
+    def errors(self) -> int:
+        return self.connect_errors + self.read_errors + self.write_errors + self.timeouts
+
+    def describe_errors(self) -> str:
+        parts = [
+            f"{n} {what}"
+            for what, n in (
+                ("connect", self.connect_errors),
+                ("read", self.read_errors),
+                ("write", self.write_errors),
+                ("timeout", self.timeouts),
+            )
+            if n
+        ]
+        parts += [f"{n} x {s}" for s, n in sorted(self.statuses.items()) if not 200 <= s < 300]
+        return ", ".join(parts) or "none"
+
+
+class WrkFailed(Exception):
+    pass
+
+
+@dataclass
+class WrkTool:
+    path: str
+    threads: int
+    duration: int
+    warmup: int
+    timeout: int
+
+    def version(self) -> str:
+        try:
+            done = subprocess.run(
+                [self.path, "--version"], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return "unknown"
+        first = (done.stdout or done.stderr).splitlines()
+        return first[0].split("Copyright")[0].strip() if first else "unknown"
+
+    def once(
+        self, server: Server, path: str, connections: int, seconds: int, tokens: Path | None
+    ) -> tuple[dict[str, str], float, float, float]:
+        """One wrk run: its report, the wall time, the server's and wrk's CPU seconds."""
+        command = [
+            self.path,
+            f"-t{min(self.threads, connections)}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            f"{self.timeout}s",
+            "-s",
+            str(WRK_SCRIPT),
+            f"{server.url}{path}",
+        ]
+        if tokens is not None:
+            command += ["--", str(tokens)]
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        server_cpu = server.cpu_seconds()
+        started = time.perf_counter()
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=seconds + self.timeout + 60
+            )
+        except subprocess.TimeoutExpired as error:
+            raise WrkFailed(f"wrk did not finish: {error}") from None
+        wall = time.perf_counter() - started
+        server_cpu = server.cpu_seconds() - server_cpu
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wrk_cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("wrk-report ")]
+        if done.returncode != 0 or not lines:
+            raise WrkFailed(
+                f"wrk exited with {done.returncode}: {(done.stderr or done.stdout).strip()[:500]}"
+            )
+        report = dict(part.split("=", 1) for part in lines[-1].split()[1:])
+        return report, wall, server_cpu, wrk_cpu
+
+    def measure(
+        self,
+        label: str,
+        server: Server,
+        path: str,
+        connections: int,
+        tokens: Path | None = None,
+    ) -> Wrk:
+        """A warm-up run (not counted), then the measured one."""
+        if self.warmup > 0:
+            self.once(server, path, connections, self.warmup, tokens)
+        report, wall, server_cpu, wrk_cpu = self.once(
+            server, path, connections, self.duration, tokens
+        )
+        seconds = int(report["duration_us"]) / 1e6
+        statuses: Counter[int] = Counter(
+            {
+                int(k.removeprefix("status_")): int(v)
+                for k, v in report.items()
+                if k.startswith("status_") and k != "status_errors"
+            }
+        )
+        return Wrk(
+            label=label,
+            server=server.name,
+            connections=connections,
+            seconds=seconds,
+            requests=int(report["requests"]),
+            p50=int(report["p50_us"]) / 1e6,
+            p90=int(report["p90_us"]) / 1e6,
+            p99=int(report["p99_us"]) / 1e6,
+            slowest=int(report["max_us"]) / 1e6,
+            statuses=statuses,
+            connect_errors=int(report["connect_errors"]),
+            read_errors=int(report["read_errors"]),
+            write_errors=int(report["write_errors"]),
+            timeouts=int(report["timeouts"]),
+            server_cores=server_cpu / wall if wall > 0 else 0.0,
+            wrk_cores=wrk_cpu / wall if wall > 0 else 0.0,
         )
 
 
-# ------------------------------------------------------------------ 1. joins
-
-
-def profile(i: int, rng: random.Random) -> dict[str, Any]:
-    """A plausible attendee: a few answers to the default questions, one of 40 organisations."""
-    answers: dict[str, list[str]] = {}
-    for question in DEFAULT_QUESTIONS:
-        most = 3 if question.kind == "shared" else 1
-        picked = rng.sample(list(question.suggestions), rng.randint(0, most))
-        if picked:
-            answers[question.key] = picked
-    return {
-        "name": f"Guest {i:04d}",
-        "organisation": rng.choice(ORGANISATIONS),
-        "answers": answers,
-    }
-
-
-@dataclass
-class Joins:
-    wall: float
-    latencies: list[float]
-    statuses: Counter[str]
-    tokens: list[str]
-    cpu: CpuMeter
-
-
-async def join_all(
-    client: httpx.AsyncClient, server: Server, code: str, count: int, seed: int
-) -> Joins:
-    rng = random.Random(seed)
-    bodies = [profile(i, rng) for i in range(count)]
-    latencies: list[float] = []
-    statuses: Counter[str] = Counter()
-    tokens: list[str] = []
-
-    async def one(body: dict[str, Any]) -> None:
-        started = time.perf_counter()
-        try:
-            response = await client.post(f"/api/v1/join/{code}", json=body)
-        except httpx.HTTPError as error:
-            statuses[type(error).__name__] += 1
-            return
-        latencies.append(time.perf_counter() - started)
-        statuses[str(response.status_code)] += 1
-        if response.status_code == 201:
-            tokens.append(response.json()["token"])
-
-    cpu = CpuMeter(server)
-    cpu.start()
-    started = time.perf_counter()
-    await asyncio.gather(*(one(body) for body in bodies))
-    wall = time.perf_counter() - started
-    cpu.stop()
-    return Joins(wall, latencies, statuses, tokens, cpu)
-
-
-# ------------------------------------------------------------------ 2. phones on streams
+async def prepare_me_event(
+    server: Server, report: Report, count: int, seed: int, retries: Counter[str]
+) -> list[str]:
+    """An event of `count` attendees with round 1 running: what GET /me reads mid-round."""
+    timeout = httpx.Timeout(60.0)
+    async with Client(
+        server.url, retries=retries, what="setup", timeout=timeout, connections=60
+    ) as client:
+        created = await client.post(
+            "/api/v1/events",
+            json={
+                "name": "Throughput",
+                "rounds": 6,
+                "round_seconds": ROUND_SECONDS,
+                "changeover_seconds": 0,
+            },
+        )
+        created.raise_for_status()
+        event = created.json()
+        organiser = {"Authorization": f"Bearer {event['organiser_token']}"}
+        joins = await join_all(client, server, event["join_code"], count, seed, at_once=50)
+        if joins.statuses["201"] != count:
+            report.fail(
+                f"GET /me event: {count - joins.statuses['201']} joins failed: "
+                f"{dict(joins.statuses)}"
+            )
+        if not joins.tokens:
+            raise RuntimeError(f"GET /me event: no attendee joined: {dict(joins.statuses)}")
+        started = await client.post(
+            f"/api/v1/events/{event['id']}/rounds",
+            headers=organiser,
+            json={"expected_index": 1},
+        )
+        if started.status_code != 201:
+            report.fail(f"GET /me event: starting round 1 got {started.status_code}")
+        check = await client.get(
+            "/api/v1/me", headers={"Authorization": f"Bearer {joins.tokens[0]}"}
+        )
+        current = check.json().get("round") if check.status_code == 200 else None
+        if current is None or current.get("index") != 1:
+            report.fail(f"GET /me event: GET /me answered {check.status_code}, not round 1")
+        return joins.tokens
 
 
 @dataclass
-class Seen:
-    at: float  # perf_counter when the blank line ending the message arrived
-    index: int  # 0 before the first round
-    phase: str | None
-    placed: bool  # has a table, or is sitting out
+class Throughput:
+    rows: list[Wrk]
+    bare: list[Wrk]
+    workers: list[tuple[int, Wrk]]
+
+    @property
+    def bare_rate(self) -> float:
+        return statistics.mean(r.rate for r in self.bare) if self.bare else float("nan")
+
+    def share(self, row: Wrk) -> float:
+        return row.rate / self.bare_rate if self.bare_rate > 0 else float("nan")
 
 
-@dataclass
-class Phone:
-    """One attendee's GET /me/stream, read as a browser's EventSource would."""
-
-    token: str
-    opened: float = 0.0
-    status: int | None = None
-    error: str | None = None
-    states: list[Seen] = field(default_factory=list)
-    heartbeats: int = 0
-
-    async def run(self, client: httpx.AsyncClient) -> None:
-        self.opened = time.perf_counter()
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "text/event-stream"}
-        try:
-            async with client.stream("GET", "/api/v1/me/stream", headers=headers) as response:
-                self.status = response.status_code
-                if response.status_code != 200:
-                    self.error = f"HTTP {response.status_code}"
-                    return
-                kind = "message"
-                data: list[str] = []
-                async for line in response.aiter_lines():
-                    if line == "":
-                        if data and kind == "state":
-                            self._state(time.perf_counter(), "\n".join(data))
-                        kind, data = "message", []
-                    elif line.startswith(":"):
-                        self.heartbeats += 1
-                    else:
-                        name, _, value = line.partition(":")
-                        value = value.removeprefix(" ")
-                        if name == "event":
-                            kind = value
-                        elif name == "data":
-                            data.append(value)
-                self.error = "the server closed the stream"
-        except httpx.HTTPError as error:
-            self.error = f"{type(error).__name__}: {error}"
-
-    def _state(self, at: float, raw: str) -> None:
-        body = json.loads(raw)
-        current = body.get("round")
-        if current is None:
-            self.states.append(Seen(at, 0, None, False))
-        else:
-            placed = current.get("table") is not None or bool(current.get("sitting_out"))
-            self.states.append(Seen(at, int(current["index"]), current.get("phase"), placed))
-
-    def first(self, since: int, test: Callable[[Seen], bool]) -> Seen | None:
-        return next((s for s in self.states[since:] if test(s)), None)
+def wrk_row(row: Wrk, share: float) -> list[str]:
+    return [
+        row.label,
+        str(row.connections),
+        f"{row.rate:.0f}",
+        f"{share:.0%}",
+        f"{row.p50 * 1000:.1f}",
+        f"{row.p90 * 1000:.1f}",
+        f"{row.p99 * 1000:.1f}",
+        f"{row.slowest * 1000:.0f}",
+        str(row.requests),
+        str(row.non_2xx),
+        str(row.errors),
+        f"{row.server_cores:.2f}",
+        f"{row.wrk_cores:.2f}",
+    ]
 
 
-def showing(index: int) -> Callable[[Seen], bool]:
-    """A state of round `index` (any phase)."""
-    return lambda seen: seen.index == index
+WRK_HEADERS = [
+    "what",
+    "conns",
+    "requests/s",
+    "vs bare",
+    "p50 (ms)",
+    "p90 (ms)",
+    "p99 (ms)",
+    "max (ms)",
+    "responses",
+    "non-2xx",
+    "errors",
+    "server cores",
+    "wrk cores",
+]
 
 
-def ended(index: int) -> Callable[[Seen], bool]:
-    """A state of round `index`, ended."""
-    return lambda seen: seen.index == index and seen.phase == "ended"
+def check_wrk(report: Report, row: Wrk) -> None:
+    if row.non_2xx or row.errors:
+        report.fail(
+            f"{row.label} at {row.connections} connections ({row.server}): {row.describe_errors()}"
+        )
 
 
-async def wait_until(check: Callable[[], bool], timeout: float, poll: float = 0.005) -> bool:
-    """Poll `check` until it holds or `timeout` passes (the phones keep their own times)."""
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        if check():
-            return True
-        await asyncio.sleep(poll)
-    return check()
+def print_throughput(
+    report: Report, result: Throughput, tool: WrkTool, args: argparse.Namespace
+) -> None:
+    heading("Throughput (wrk)")
+    say(
+        f"{tool.version()}: {tool.threads} threads, keep-alive connections; each row is a "
+        f"{tool.warmup} s warm-up (not"
+    )
+    say(
+        f"counted), then {tool.duration} s measured. requests/s = responses in the window / its"
+        " length; 'vs bare' = that"
+    )
+    say(
+        "/ the bare route's requests/s (the mean of its runs: first and last). Latency = from "
+        "sending a"
+    )
+    say(
+        "request to its whole response, p50/p90/p99/max from wrk's histogram. non-2xx = "
+        "statuses counted"
+    )
+    say(
+        f"by the script's response(); errors = wrk's connect, read and write errors and timeouts "
+        f"(> {tool.timeout} s)."
+    )
+    say(
+        f"GET /api/v1/me: an event of {args.me_attendees} attendees with round 1 running, "
+        f"{args.me_attendees} attendee tokens in turn."
+    )
+    say(
+        "server cores = CPU time of the server's processes / wall time; wrk cores the same for wrk."
+    )
+    say()
+    rows = [wrk_row(r, result.share(r)) for r in result.rows]
+    say(table(WRK_HEADERS, rows))
+    if len(result.bare) > 1:
+        rates = [r.rate for r in result.bare]
+        spread = (max(rates) - min(rates)) / statistics.mean(rates)
+        say()
+        say(
+            "bare route: "
+            + ", ".join(f"{r:.0f}" for r in rates)
+            + f" requests/s in its runs ({spread:.0%} apart: how steady the machine was)"
+        )
+    for row in result.rows:
+        check_wrk(report, row)
+        if row.errors or row.non_2xx:
+            say(f"{row.label} at {row.connections}: {row.describe_errors()}")
+
+    def find(label: str, connections: int) -> Wrk | None:
+        return next(
+            (r for r in result.rows if r.label == label and r.connections == connections), None
+        )
+
+    me = find("GET /api/v1/me", args.connections)
+    if me is not None:
+        share = result.share(me)
+        aim = "reached" if share >= ME_SHARE_AIM else "not reached"
+        report.target(
+            share >= ME_SHARE_GOAL and me.p99 <= ME_P99_GOAL,
+            f"GET /api/v1/me at {args.connections} connections >= {ME_SHARE_GOAL:.0%} of the bare "
+            f"route's requests/s (aim {ME_SHARE_AIM:.0%}), p99 <= {ME_P99_GOAL * 1000:.0f} ms",
+            f"{share:.0%} of bare ({me.rate:.0f} vs {result.bare_rate:.0f}/s; aim {aim}), "
+            f"p99 {me.p99 * 1000:.0f} ms",
+        )
+    high = find("GET /api/v1/me", args.high_connections)
+    if high is not None:
+        report.target(
+            high.errors == 0 and high.non_2xx == 0 and high.p99 <= HIGH_P99_GOAL,
+            f"GET /api/v1/me at {args.high_connections} connections: no errors, "
+            f"p99 <= {HIGH_P99_GOAL * 1000:.0f} ms",
+            f"errors: {high.describe_errors()}; p99 {high.p99 * 1000:.0f} ms, {high.rate:.0f}/s",
+        )
+    health = find("GET /healthz", args.connections)
+    if health is not None:
+        share = result.share(health)
+        report.target(
+            share >= HEALTHZ_SHARE_GOAL,
+            f"GET /healthz at {args.connections} connections >= {HEALTHZ_SHARE_GOAL:.0%} of the "
+            "bare route's requests/s",
+            f"{share:.0%} ({health.rate:.0f} vs {result.bare_rate:.0f}/s)",
+        )
 
 
-async def settle(phones: Sequence[Phone], quiet: float = 0.5, timeout: float = 15.0) -> None:
-    """Wait until no phone has received a state for `quiet` seconds."""
-    deadline = time.perf_counter() + timeout
-    count = sum(len(p.states) for p in phones)
-    while time.perf_counter() < deadline:
-        await asyncio.sleep(quiet)
-        now = sum(len(p.states) for p in phones)
-        if now == count:
-            return
-        count = now
+def print_workers(report: Report, result: Throughput, args: argparse.Namespace) -> None:
+    heading("GET /api/v1/me by worker processes")
+    say(
+        "The same event and tokens, read through `serve --workers N` on the same database; the "
+        "servers"
+    )
+    say("run one after the other. 'vs bare' as above (the bare route has one worker).")
+    say()
+    rows = sorted(result.workers, key=lambda pair: (pair[1].connections, pair[0]))
+    say(
+        table(
+            ["workers", *WRK_HEADERS[1:]],
+            [[str(n), *wrk_row(r, result.share(r))[1:]] for n, r in rows],
+        )
+    )
+    for _, row in rows:
+        check_wrk(report, row)
+    by = {(n, r.connections): r for n, r in rows}
+    say()
+    for connections in sorted({r.connections for _, r in rows}):
+        one, two = by.get((1, connections)), by.get((2, connections))
+        if one is None or two is None or one.rate <= 0:
+            continue
+        ratio = two.rate / one.rate
+        say(f"{connections} connections: 2 workers / 1 worker = {ratio:.2f}x requests/s")
+        if connections == args.connections:
+            report.target(
+                ratio >= WORKERS_GOAL,
+                f"GET /api/v1/me at {connections} connections, 2 workers >= {WORKERS_GOAL}x one "
+                "worker's requests/s (PostgreSQL)",
+                f"{ratio:.2f}x ({two.rate:.0f} vs {one.rate:.0f}/s)",
+            )
+
+
+# ------------------------------------------------------------------ live: joins, streams
 
 
 @dataclass
@@ -430,129 +558,8 @@ async def fanout(
     )
 
 
-# ------------------------------------------------------------------ 3. GET /me
-
-
-@dataclass
-class Reads:
-    readers: int
-    duration: float
-    warmup: float
-    completed: int
-    latencies: list[float]
-    statuses: Counter[str]
-    slowest: float  # any response or error, whole run
-    cpu: CpuMeter
-    recovery: str = "-"  # after the load: how long until GET /me answers 200 again
-    recovered: bool = True
-
-    @property
-    def errors(self) -> int:
-        return sum(n for code, n in self.statuses.items() if code != "200")
-
-
-async def serial_reads(server: Server, token: str, count: int) -> list[float]:
-    """One client, one request at a time: what a single GET /me costs the server."""
-    latencies = []
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.url, timeout=httpx.Timeout(30.0)) as client:
-        for _ in range(count):
-            started = time.perf_counter()
-            response = await client.get("/api/v1/me", headers=headers)
-            response.raise_for_status()
-            latencies.append(time.perf_counter() - started)
-    return latencies
-
-
-async def read_load(server: Server, tokens: Sequence[str], duration: float, warmup: float) -> Reads:
-    """Every token's client loops on GET /me for warmup + duration seconds."""
-    readers = len(tokens)
-    limits = httpx.Limits(max_connections=readers, max_keepalive_connections=readers)
-    statuses: Counter[str] = Counter()
-    records: list[tuple[float, float]] = []  # (start, end) of each 200 response
-    slowest = 0.0
-    cpu = CpuMeter(server)
-    async with httpx.AsyncClient(
-        base_url=server.url, limits=limits, timeout=httpx.Timeout(REQUEST_TIMEOUT)
-    ) as client:
-        start = time.perf_counter()
-        measure_from = start + warmup
-        end = measure_from + duration
-
-        async def worker(token: str) -> None:
-            nonlocal slowest
-            headers = {"Authorization": f"Bearer {token}"}
-            for _ in range(1_000_000):  # bounded; the clock ends it long before
-                began = time.perf_counter()
-                if began >= end:
-                    return
-                try:
-                    response = await client.get("/api/v1/me", headers=headers)
-                except httpx.HTTPError as error:
-                    statuses[type(error).__name__] += 1
-                    slowest = max(slowest, time.perf_counter() - began)
-                    continue
-                ended = time.perf_counter()
-                slowest = max(slowest, ended - began)
-                statuses[str(response.status_code)] += 1
-                if response.status_code == 200:
-                    records.append((began, ended))
-
-        async def meter() -> None:
-            await asyncio.sleep(warmup)
-            cpu.start()
-            await asyncio.sleep(duration)
-            cpu.stop()
-
-        await asyncio.wait_for(
-            asyncio.gather(meter(), *(worker(t) for t in tokens)),
-            warmup + duration + REQUEST_TIMEOUT + 30,
-        )
-    in_window = [(b, e) for b, e in records if measure_from <= e <= end]
-    return Reads(
-        readers=readers,
-        duration=duration,
-        warmup=warmup,
-        completed=len(in_window),
-        latencies=[e - b for b, e in in_window if b >= measure_from],
-        statuses=statuses,
-        slowest=slowest,
-        cpu=cpu,
-    )
-
-
-async def recovery(server: Server, token: str, limit: float) -> tuple[bool, str]:
-    """After a load with errors: GET /me every 2 s (10 s timeout) until it answers 200."""
-    headers = {"Authorization": f"Bearer {token}"}
-    started = time.perf_counter()
-    attempts = 0
-    async with httpx.AsyncClient(base_url=server.url, timeout=httpx.Timeout(10.0)) as client:
-        while attempts < 1000 and time.perf_counter() - started < limit:
-            attempts += 1
-            with contextlib.suppress(httpx.HTTPError):
-                response = await client.get("/api/v1/me", headers=headers)
-                if response.status_code == 200:
-                    waited = time.perf_counter() - started
-                    return True, f"200 after {waited:.0f} s ({attempts} tries)"
-            await asyncio.sleep(2.0)
-    return False, f"no 200 in {time.perf_counter() - started:.0f} s ({attempts} tries)"
-
-
-# ------------------------------------------------------------------ the run
-
-
-@dataclass
-class Report:
-    failures: list[str] = field(default_factory=list)
-    targets: list[tuple[bool, str, str]] = field(default_factory=list)
-
-    def fail(self, message: str) -> None:
-        self.failures.append(message)
-        loud(message)
-
-
 def print_joins(report: Report, joins: Joins, count: int) -> None:
-    heading(f"1. {count} attendees joining at once")
+    heading(f"{count} attendees joining at once")
     say(f"{count} concurrent POST /api/v1/join/{{code}} (one connection each), one event;")
     say("latency = from sending the request to having the response, as the client saw it.")
     say()
@@ -572,16 +579,19 @@ def print_joins(report: Report, joins: Joins, count: int) -> None:
     bad = count - joins.statuses["201"]
     fives = sum(n for code, n in joins.statuses.items() if code.startswith("5"))
     if fives:
-        report.fail(f"{fives} joins answered with a 5xx")
+        report.fail(f"{fives} of {count} joins answered with a 5xx")
     if bad:
         report.fail(f"{bad} of {count} joins did not get 201: {dict(joins.statuses)}")
-    report.targets.append(
-        (bad == 0, f"{count} joins at once, every one 201", f"{joins.statuses['201']} of {count}")
+    limit, how = goal(JOIN_GOALS, count)
+    report.target(
+        bad == 0 and joins.wall <= limit,
+        f"{count} joins at once, every one 201, all in <= {limit:.1f} s{how}",
+        f"{joins.statuses['201']} of {count} in {joins.wall:.2f} s",
     )
 
 
 def print_connect(connect: Connect, count: int) -> None:
-    heading(f"2. {count} phones on GET /api/v1/me/stream")
+    heading(f"{count} phones on GET /api/v1/me/stream")
     say(f"{count} streams opened at once; 'first state' = from opening the stream to receiving")
     say("its first `event: state` (the full /me view).")
     say()
@@ -641,116 +651,32 @@ def print_fanouts(report: Report, fanouts: Sequence[Fanout], count: int) -> None
     )
     for f in fanouts:
         if not f.request.startswith("2"):
-            report.fail(f"{f.label}: the organiser's request got {f.request}")
+            report.fail(f"{count} phones, {f.label}: the organiser's request got {f.request}")
         if f.missing:
-            report.fail(f"{f.label}: {f.missing} phones never showed it")
+            report.fail(f"{count} phones, {f.label}: {f.missing} phones never showed it")
         if f.unplaced:
-            report.fail(f"{f.label}: {f.unplaced} phones in the round without a table")
+            report.fail(f"{count} phones, {f.label}: {f.unplaced} phones without a table")
+    limit, how = goal(FANOUT_GOALS, count)
     worst = max(lasts)
-    report.targets.append(
-        (
-            worst < GOAL_FANOUT_SECONDS,
-            f"round start reaches all {count} phones in < {GOAL_FANOUT_SECONDS:.0f} s",
-            f"{', '.join(secs(x) for x in lasts)} s (median {secs(statistics.median(lasts))} s)",
-        )
+    report.target(
+        worst <= limit,
+        f"round start reaches all {count} phones in <= {limit:.1f} s{how}, every start",
+        f"{', '.join(secs(x) for x in lasts)} s (median {secs(statistics.median(lasts))} s)",
     )
 
 
-def print_reads(report: Report, serial: Sequence[float], loads: Sequence[Reads]) -> None:
-    clients = " and ".join(str(r.readers) for r in loads)
-    duration = loads[-1].duration
-    heading(f"3. GET /api/v1/me: {clients} concurrent clients, {duration:.0f} s each")
-    say("Each client has its own attendee token and loops on GET /me over keep-alive")
-    say(f"connections; the first {loads[-1].warmup:.0f} s are a warm-up and not counted.")
-    say("requests/s = responses completed inside the window / its length; latencies of the")
-    say("requests sent in it. 'one client' = 30 requests one after another, before the load.")
-    say("'server answers again' = after a load with errors, GET /me every 2 s until a 200.")
-    say()
-    one = statistics.median(serial) if serial else float("nan")
-    say(f"one client: latency median {one * 1000:.1f} ms ({len(serial)} requests)")
-    say()
-
-    def column(r: Reads) -> list[str]:
-        return [
-            f"{r.completed / r.duration:.0f}",
-            ms(quantile(r.latencies, 0.50)),
-            ms(quantile(r.latencies, 0.95)),
-            ms(quantile(r.latencies, 0.99)),
-            str(r.completed),
-            secs(r.slowest),
-            ", ".join(f"{n} x {code}" for code, n in sorted(r.statuses.items())),
-            str(r.errors),
-            r.recovery,
-        ]
-
-    names = [
-        "requests per second",
-        "latency p50 (ms)",
-        "latency p95 (ms)",
-        "latency p99 (ms)",
-        "requests in the window",
-        "slowest response or error (s)",
-        "responses, whole run",
-        "errors (non-200 or transport)",
-        "server answers again",
-    ]
-    columns = [column(r) for r in loads]
-    rows = [[name, *(c[i] for c in columns)] for i, name in enumerate(names)]
-    say(table(["figure", *(f"{r.readers} clients" for r in loads)], rows))
-    for r in loads:
-        say(f"{r.readers} clients: {r.cpu.describe()}")
-    for r in loads:
-        if r.errors:
-            report.fail(f"GET /me, {r.readers} clients: {r.errors} errors: {dict(r.statuses)}")
-        if not r.recovered:
-            report.fail(f"GET /me after {r.readers} clients: {r.recovery}")
-        report.targets.append(
-            (
-                r.errors == 0,
-                f"GET /me under {r.readers} concurrent clients, no errors",
-                f"{r.completed / r.duration:.0f} requests/s, {r.errors} errors",
-            )
-        )
-
-
-ACCESS = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')
-
-
-def print_log(report: Report, server: Server) -> None:
-    heading("Server log")
-    try:
-        lines = server.log.read_text(errors="replace").splitlines()
-    except OSError:
-        say("(no log)")
-        return
-    statuses: Counter[str] = Counter()
-    for line in lines:
-        match = ACCESS.search(line)
-        if match:
-            statuses[match["status"]] += 1
-    tracebacks = sum(1 for line in lines if line.startswith("Traceback"))
-    errors = [line for line in lines if "ERROR" in line or "CRITICAL" in line]
-    say(
-        f"access log: {sum(statuses.values())} requests, by status: "
-        + ", ".join(f"{code} x {n}" for code, n in sorted(statuses.items()))
-    )
-    say(f"tracebacks: {tracebacks}; ERROR lines: {len(errors)}")
-    fives = sum(n for code, n in statuses.items() if code.startswith("5"))
-    if fives or tracebacks:
-        report.fail(f"the server logged {fives} 5xx responses and {tracebacks} tracebacks")
-        for line in errors[:5]:
-            say(f"    {line}")
-
-
-async def run(args: argparse.Namespace, server: Server, report: Report, deadline: float) -> None:
-    count: int = args.attendees
+async def live(
+    args: argparse.Namespace, server: Server, report: Report, count: int, retries: Counter[str]
+) -> None:
+    """One event of `count` attendees: joins at once, their phones' streams, round changes."""
     timeout = httpx.Timeout(60.0)
-    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=count + 10)
-    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=timeout) as client:
+    async with Client(
+        server.url, retries=retries, what="joins", timeout=timeout, connections=count + 10
+    ) as client:
         created = await client.post(
             "/api/v1/events",
             json={
-                "name": "Load test",
+                "name": f"Load test {count}",
                 "rounds": max(6, args.samples),
                 "round_seconds": ROUND_SECONDS,
             },
@@ -758,11 +684,11 @@ async def run(args: argparse.Namespace, server: Server, report: Report, deadline
         created.raise_for_status()
         event = created.json()
         organiser = {"Authorization": f"Bearer {event['organiser_token']}"}
-
         joins = await asyncio.wait_for(
-            join_all(client, server, event["join_code"], count, args.seed), 120
+            join_all(client, server, event["join_code"], count, args.seed), 180
         )
         print_joins(report, joins, count)
+        client.what = "organiser"
         roster = await client.get(f"/api/v1/events/{event['id']}/attendees", headers=organiser)
         joined = len(roster.json()) if roster.status_code == 200 else -1
         say(f"roster after the joins: {joined} attendees")
@@ -773,241 +699,348 @@ async def run(args: argparse.Namespace, server: Server, report: Report, deadline
             report.fail("too few attendees joined to go on")
             return
 
-    # 2. Phones: a client of their own, one connection per stream, no read timeout.
     phones = [Phone(token) for token in tokens]
-    stream_limits = httpx.Limits(
-        max_connections=len(phones) + 10, max_keepalive_connections=len(phones) + 10
-    )
-    stream_timeout = httpx.Timeout(60.0, read=None)
     async with (
-        httpx.AsyncClient(
-            base_url=server.url, limits=stream_limits, timeout=stream_timeout
-        ) as streams,
-        httpx.AsyncClient(base_url=server.url, timeout=timeout) as organiser_client,
+        stream_client(server, len(phones), retries) as streams,
+        Client(server.url, retries=retries, what="organiser", timeout=timeout) as organiser_client,
+        streaming(phones, streams),
     ):
-        tasks = [asyncio.create_task(p.run(streams)) for p in phones]
-        try:
-            cpu = CpuMeter(server)
-            cpu.start()
-            started = time.perf_counter()
-            await wait_until(lambda: all(p.states or p.error for p in phones), 120, poll=0.02)
-            cpu.stop()
-            connect = Connect(
-                wall=time.perf_counter() - started,
-                delays=[p.states[0].at - p.opened for p in phones if p.states],
-                failed=sum(1 for p in phones if not p.states),
-                cpu=cpu,
-            )
-            print_connect(connect, len(phones))
-            if connect.failed:
-                errors = Counter(p.error for p in phones if not p.states)
-                report.fail(f"{connect.failed} streams sent no first state: {dict(errors)}")
-            bad_first = sum(1 for p in phones if p.states and p.states[0].index != 0)
-            if bad_first:
-                report.fail(f"{bad_first} first states had a round before any round started")
-            await settle(phones)
+        cpu = CpuMeter(server)
+        cpu.start()
+        started = time.perf_counter()
+        await wait_until(lambda: all(p.states or p.closed for p in phones), 180, poll=0.02)
+        cpu.stop()
+        connect = Connect(
+            wall=time.perf_counter() - started,
+            delays=[p.states[0].at - p.opened for p in phones if p.states],
+            failed=sum(1 for p in phones if not p.states),
+            cpu=cpu,
+        )
+        print_connect(connect, len(phones))
+        if connect.failed:
+            errors = Counter(p.error for p in phones if not p.states)
+            report.fail(f"{connect.failed} streams sent no first state: {dict(errors)}")
+        bad_first = sum(1 for p in phones if p.states and p.states[0].index != 0)
+        if bad_first:
+            report.fail(f"{bad_first} first states had a round before any round started")
+        await settle(phones)
 
-            rounds_url = f"/api/v1/events/{event['id']}/rounds"
-            clock_url = f"/api/v1/events/{event['id']}/clock"
-            fanouts: list[Fanout] = []
-            for index in range(1, args.samples + 1):
-                if index > 1:
-                    fanouts.append(
-                        await fanout(
-                            f"end round {index - 1} (clock)",
-                            server,
-                            phones,
-                            lambda: organiser_client.post(
-                                clock_url, headers=organiser, json={"action": "end_round"}
-                            ),
-                            ended(index - 1),
-                            args.fanout_timeout,
-                        )
-                    )
+        rounds_url = f"/api/v1/events/{event['id']}/rounds"
+        clock_url = f"/api/v1/events/{event['id']}/clock"
+        fanouts: list[Fanout] = []
+        for index in range(1, args.samples + 1):
+            if index > 1:
 
-                def start(i: int = index) -> Awaitable[httpx.Response]:
+                def end() -> Awaitable[httpx.Response]:
                     return organiser_client.post(
-                        rounds_url, headers=organiser, json={"expected_index": i}
+                        clock_url, headers=organiser, json={"action": "end_round"}
                     )
 
                 fanouts.append(
                     await fanout(
-                        f"start round {index}",
+                        f"end round {index - 1} (clock)",
                         server,
                         phones,
-                        start,
-                        showing(index),
+                        end,
+                        ended(index - 1),
                         args.fanout_timeout,
                     )
                 )
-            print_fanouts(report, fanouts, len(phones))
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        broken = [p for p in phones if p.error and p.error != "the server closed the stream"]
-        if broken:
-            report.fail(f"{len(broken)} streams broke: {Counter(p.error for p in broken)}")
 
-    # 3. With the streams closed: GET /me alone; first below the database pool's size.
-    await asyncio.sleep(1.0)
-    serial = await serial_reads(server, tokens[0], 30)
-    loads: list[Reads] = []
-    for readers in sorted({min(args.few_readers, args.readers), args.readers}):
-        if readers < 1:
-            continue
-        reads = await read_load(server, tokens[:readers], args.duration, args.warmup)
-        if reads.errors:
-            left = deadline - time.perf_counter() - 15
-            reads.recovered, reads.recovery = await recovery(server, tokens[0], min(120, left))
-        loads.append(reads)
-        if not reads.recovered:
-            break
-    print_reads(report, serial, loads)
+            def start(i: int = index) -> Awaitable[httpx.Response]:
+                return organiser_client.post(
+                    rounds_url, headers=organiser, json={"expected_index": i}
+                )
 
-
-def raise_open_files(needed: int) -> str:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        return f"{soft} raised to {target}"
-    return str(soft)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--attendees", type=int, default=500, help="joins and phones (500)")
-    parser.add_argument("--readers", type=int, default=200, help="GET /me clients (200)")
-    parser.add_argument(
-        "--few-readers", type=int, default=20, help="GET /me clients first, 0: none (20)"
+            fanouts.append(
+                await fanout(
+                    f"start round {index}",
+                    server,
+                    phones,
+                    start,
+                    showing(index),
+                    args.fanout_timeout,
+                )
+            )
+        print_fanouts(report, fanouts, len(phones))
+    broken = [p for p in phones if p.error and p.error != "the server closed the stream"]
+    if broken:
+        report.fail(f"{len(broken)} streams broke: {Counter(p.error for p in broken)}")
+    say()
+    say(
+        f"sent again on a new connection (the server closed a kept-alive one without "
+        f"answering): {describe_retries(retries)}"
     )
-    parser.add_argument("--duration", type=float, default=15.0, help="GET /me window, s (15)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="GET /me warm-up, s (2)")
+
+
+# ------------------------------------------------------------------ the run
+
+
+def parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of whole numbers: {text!r}") from None
+    if not sizes or any(not 2 <= n <= 2000 for n in sizes):
+        raise argparse.ArgumentTypeError("each size must be from 2 to 2000")
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--attendees",
+        type=parse_sizes,
+        default=[500, 2000],
+        help="joins and phones, one event per size, comma-separated (500,2000)",
+    )
+    parser.add_argument(
+        "--me-attendees", type=int, default=300, help="GET /me: event size and tokens (300)"
+    )
+    parser.add_argument("--duration", type=int, default=10, help="each wrk window, s (10)")
+    parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up before each, s (2)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    parser.add_argument("--connections", type=int, default=50, help="wrk connections (50)")
+    parser.add_argument(
+        "--high-connections", type=int, default=200, help="GET /me at many connections (200)"
+    )
+    parser.add_argument("--wrk", default="wrk", help="the wrk program (wrk, from PATH)")
+    parser.add_argument(
+        "--wrk-timeout", type=int, default=10, help="wrk counts a timeout after, s (10)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="`serve --workers N`; above 1 needs PostgreSQL"
+    )
+    parser.add_argument(
+        "--compare-workers",
+        action="store_true",
+        help="also measure GET /me on a server with 2 workers (1 if --workers is not 1)",
+    )
     parser.add_argument("--samples", type=int, default=2, help="round starts measured (2)")
     parser.add_argument(
         "--fanout-timeout", type=float, default=60.0, help="give up on a phone after, s (60)"
     )
+    parser.add_argument("--skip-throughput", action="store_true", help="no wrk phases")
+    parser.add_argument("--skip-live", action="store_true", help="no joins, streams, rounds")
     parser.add_argument("--database-url", help="e.g. postgresql+psycopg://user@127.0.0.1/db")
     parser.add_argument(
         "--reset-schema",
         action="store_true",
         help="PostgreSQL: DROP SCHEMA public CASCADE and recreate it first (destroys its data)",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the data folder and log")
+    parser.add_argument("--keep", action="store_true", help="keep the data folder and logs")
     parser.add_argument("--seed", type=int, default=1, help="seed of the attendees' profiles")
-    parser.add_argument("--time-limit", type=float, default=300.0, help="whole run, s (300)")
-    args = parser.parse_args(argv)
-    if not 2 <= args.attendees <= 2000:
-        parser.error("--attendees must be from 2 to 2000")
-    if not 1 <= args.readers <= args.attendees:
-        parser.error("--readers must be from 1 to --attendees")
-    if not 0 <= args.few_readers <= args.attendees:
-        parser.error("--few-readers must be from 0 to --attendees")
+    parser.add_argument("--time-limit", type=float, default=900.0, help="whole run, s (900)")
+    return parser
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    postgres = (args.database_url or "").startswith("postgres")
+    if not 2 <= args.me_attendees <= 2000:
+        parser.error("--me-attendees must be from 2 to 2000")
+    if not (1 <= args.duration <= 300 and 0 <= args.warmup <= 60):
+        parser.error("--duration must be in [1, 300] and --warmup in [0, 60]")
+    if not (1 <= args.threads <= 16 and 1 <= args.wrk_timeout <= 120):
+        parser.error("--threads must be in [1, 16] and --wrk-timeout in [1, 120]")
+    if not (1 <= args.connections <= 5000 and 1 <= args.high_connections <= 5000):
+        parser.error("--connections and --high-connections must be from 1 to 5000")
+    if not 1 <= args.workers <= 16:
+        parser.error("--workers must be from 1 to 16")
+    if (args.workers > 1 or args.compare_workers) and not postgres:
+        parser.error("--workers above 1 and --compare-workers need a PostgreSQL --database-url")
     if not 1 <= args.samples <= 10:
         parser.error("--samples must be from 1 to 10")
-    if not (0 < args.duration <= 120 and 0 <= args.warmup <= 30):
-        parser.error("--duration must be in (0, 120] and --warmup in [0, 30]")
-    if not 1 <= args.fanout_timeout <= 120 or not 30 <= args.time_limit <= 900:
-        parser.error("--fanout-timeout must be in [1, 120] and --time-limit in [30, 900]")
-    if args.reset_schema and not (args.database_url or "").startswith("postgres"):
+    if not 1 <= args.fanout_timeout <= 120 or not 30 <= args.time_limit <= 3600:
+        parser.error("--fanout-timeout must be in [1, 120] and --time-limit in [30, 3600]")
+    if args.reset_schema and not postgres:
         parser.error("--reset-schema is for a PostgreSQL --database-url only")
+    if args.skip_throughput and args.skip_live:
+        parser.error("--skip-throughput and --skip-live leave nothing to measure")
+
+
+class OutOfTime(Exception):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
 
     began = time.perf_counter()
-    files = raise_open_files(2 * args.attendees + args.readers + 256)
+    deadline: float = began + args.time_limit
+    files = raise_open_files()
     data_dir = Path(tempfile.mkdtemp(prefix="commonground-load-"))
     database_url = args.database_url or f"sqlite:///{data_dir / 'commonground.db'}"
     if args.reset_schema:
         reset_schema(database_url)
-    server = Server(
-        data_dir=data_dir, database_url=database_url, join_rate=max(600, 2 * args.attendees)
+    sizes: list[int] = [] if args.skip_live else args.attendees
+    joins_total = sum(sizes) + (0 if args.skip_throughput else args.me_attendees)
+    join_rate = max(600, 4 * joins_total)
+    app = app_server(
+        data_dir,
+        database_url,
+        workers=args.workers,
+        heartbeat=HEARTBEAT_SECONDS,
+        tick=TICK_SECONDS,
+        join_rate=join_rate,
     )
+    wrk_path = None if args.skip_throughput else shutil.which(args.wrk)
+    tool = (
+        WrkTool(wrk_path, args.threads, args.duration, args.warmup, args.wrk_timeout)
+        if wrk_path
+        else None
+    )
+    bare = bare_server(data_dir) if tool is not None else None
     report = Report()
-    say("Common Ground live service under load")
-    say(f"date: {time.strftime('%Y-%m-%d %H:%M')}")
-    say(
-        f"machine: {os.cpu_count()} cores, {platform.machine()}, {platform.system()};"
-        f" Python {platform.python_version()}"
+    retries: Counter[str] = Counter()
+    print_preamble(
+        "Common Ground live service under load",
+        database_url=database_url,
+        lines=[
+            f"server: python -m app.cli serve --workers {args.workers} on 127.0.0.1 (uvicorn "
+            "as `serve` sets it up: loop and http 'auto' pick uvloop and httptools where "
+            "installed; access log to a file); "
+            f"heartbeat {HEARTBEAT_SECONDS:.0f} s, tick {TICK_SECONDS:.0f} s, join limit "
+            f"{join_rate}/min per address, {WRITERS} write sessions at once",
+            "bare route: "
+            + (
+                'python -m benchmarks.bare_app (GET /bare -> {"status": "ok"}; the same '
+                "uvicorn settings, 1 worker)"
+                if bare is not None
+                else "not measured"
+            ),
+            f"events: default questions, pairs, rounds of {ROUND_SECONDS} s (none ends by itself "
+            f"during the run); attendees with random answers (seed {args.seed})",
+            "load generator: this process (asyncio + httpx2)"
+            + (" and wrk" if tool is not None else "")
+            + f"; open files {files}",
+            "wrk: " + (f"{wrk_path} ({tool.version()})" if tool is not None else "not used"),
+        ],
     )
-    say(
-        "libraries: "
-        + ", ".join(
-            f"{name} {version(name)}"
-            for name in ("fastapi", "starlette", "uvicorn", "sqlalchemy", "httpx2")
+    differences = uvicorn_differences() if bare is not None else []
+    if differences:
+        say(
+            "!!! `serve` passes uvicorn settings the bare app does not: "
+            + ", ".join(differences)
+            + " (the ratios to the bare route compare different settings; see "
+            "benchmarks/bare_app.py)"
         )
-    )
-    settings = Settings(database_url=database_url)
-    say(f"database: {settings.sqlalchemy_url.split('://', 1)[0]} ({redact(database_url)})")
-    say(
-        "server: python -m app.cli serve (1 uvicorn worker) on 127.0.0.1; "
-        f"heartbeat {HEARTBEAT_SECONDS:.0f} s, tick {TICK_SECONDS:.0f} s, "
-        f"join limit {server.join_rate}/min per address, {WRITERS} write sessions at once, "
-        "database pool 10 (+20 overflow on PostgreSQL), 40 worker threads (anyio default)"
-    )
-    say(
-        f"event: default questions, pairs, rounds of {ROUND_SECONDS} s (none ends by itself "
-        f"during the run); {args.attendees} attendees with random answers (seed {args.seed})"
-    )
-    say(f"code: {code_version()}")
-    say(f"load generator: this process, asyncio + httpx2; open files {files}")
+    if tool is None and not args.skip_throughput:
+        say()
+        say(
+            f"!!! wrk not found ({args.wrk!r}): the throughput figures (bare route, /healthz, "
+            "GET /me) are skipped."
+        )
+        say(
+            "    Install it and run again: `apt-get install wrk` (Debian/Ubuntu package wrk; "
+            "elsewhere https://github.com/wg/wrk)."
+        )
+        skipped = [
+            f"GET /api/v1/me at {args.connections} connections vs the bare route",
+            f"GET /api/v1/me at {args.high_connections} connections: no errors, p99",
+            f"GET /healthz at {args.connections} connections vs the bare route",
+        ]
+        if args.compare_workers:
+            skipped.append("GET /api/v1/me, 2 workers vs 1")
+        for what in skipped:
+            report.target(None, what, "not measured: wrk not installed")
+
+    servers: list[Server] = [s for s in (bare, app) if s is not None]
+
+    def left() -> float:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise OutOfTime
+        return remaining
 
     try:
-        server.start()
-        say(f"server started in {time.perf_counter() - began:.1f} s at {server.url}")
-        remaining = args.time_limit - (time.perf_counter() - began)
-        try:
-            deadline = time.perf_counter() + remaining
-            asyncio.run(asyncio.wait_for(run(args, server, report, deadline), remaining))
-        except TimeoutError:
-            report.fail(f"the run hit its time limit of {args.time_limit:.0f} s")
+        for server in servers:
+            server.start()
+        say(
+            f"servers started after {time.perf_counter() - began:.1f} s: "
+            + ", ".join(
+                f"{s.name} at {s.url} (open-file limit {open_file_limit(s.pid)})" for s in servers
+            )
+        )
+        result = Throughput(rows=[], bare=[], workers=[])
+        if tool is not None and bare is not None:
+            remaining = min(left(), 180)
+            tokens = asyncio.run(
+                asyncio.wait_for(
+                    prepare_me_event(app, report, args.me_attendees, args.seed + 1, retries),
+                    remaining,
+                )
+            )
+            token_file = data_dir / "tokens.txt"
+            token_file.write_text("".join(f"{t}\n" for t in tokens))
+            phases: list[tuple[str, Server, str, int, Path | None]] = [
+                ("GET /bare (bare FastAPI)", bare, "/bare", args.connections, None),
+                ("GET /healthz", app, "/healthz", args.connections, None),
+                ("GET /api/v1/me", app, "/api/v1/me", args.connections, token_file),
+                ("GET /api/v1/me", app, "/api/v1/me", args.high_connections, token_file),
+                ("GET /bare (bare FastAPI)", bare, "/bare", args.connections, None),
+            ]
+            for label, server, path, connections, file in phases:
+                left()
+                try:
+                    row = tool.measure(label, server, path, connections, file)
+                except WrkFailed as error:
+                    report.fail(f"{label} at {connections} connections: {error}")
+                    continue
+                result.rows.append(row)
+                if server is bare:
+                    result.bare.append(row)
+                if path == "/api/v1/me" and args.compare_workers:
+                    result.workers.append((args.workers, row))
+            print_throughput(report, result, tool, args)
+
+        for count in sizes:
+            remaining = left()
+            asyncio.run(asyncio.wait_for(live(args, app, report, count, retries), remaining))
+
+        if args.compare_workers and tool is not None and result.workers:
+            left()
+            app.stop()
+            other = 2 if args.workers == 1 else 1
+            second = app_server(
+                data_dir,
+                database_url,
+                name=f"app-{other}-workers",
+                workers=other,
+                heartbeat=HEARTBEAT_SECONDS,
+                tick=TICK_SECONDS,
+                join_rate=join_rate,
+            )
+            servers.append(second)
+            second.start()
+            for connections in (args.connections, args.high_connections):
+                left()
+                try:
+                    row = tool.measure(
+                        "GET /api/v1/me", second, "/api/v1/me", connections, data_dir / "tokens.txt"
+                    )
+                except WrkFailed as error:
+                    report.fail(f"GET /api/v1/me, {other} workers: {error}")
+                    continue
+                result.workers.append((other, row))
+            print_workers(report, result, args)
+    except (OutOfTime, TimeoutError):
+        report.fail(f"the run hit its time limit of {args.time_limit:.0f} s")
+    except (RuntimeError, httpx.HTTPError) as error:
+        report.fail(f"the run stopped: {type(error).__name__}: {error}")
     finally:
-        server.stop()
-        print_log(report, server)
+        for server in servers:
+            server.stop()
+        heading("Server logs")
+        for server in servers:
+            print_log(report, server)
+        say(f"sent again on a new connection in the whole run: {describe_retries(retries)}")
         if args.keep:
             say(f"kept: {data_dir}")
         else:
             shutil.rmtree(data_dir, ignore_errors=True)
-
-    heading("Targets")
-    for ok, what, measured in report.targets:
-        say(f"{'met   ' if ok else 'MISSED'}  {what}")
-        say(f"        measured: {measured}")
-    if report.failures:
-        say()
-        say(f"{len(report.failures)} FAILURE(S):")
-        for failure in report.failures:
-            say(f"  - {failure}")
-    say()
-    say(f"benchmark ran in {time.perf_counter() - began:.0f} s")
-    return 1 if report.failures else 0
-
-
-def code_version() -> str:
-    """The commit the server runs, and whether app/ or matching/ differ from it."""
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "log", "-1", "--format=%h %ci"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "app", "matching"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (no git)"
-    dirty = f", {len(changed)} files changed since in app/ and matching/" if changed else ""
-    return f"commit {commit}{dirty}"
-
-
-def redact(url: str) -> str:
-    """A database URL without its password."""
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+    return report.print_end(began)
 
 
 if __name__ == "__main__":
