@@ -153,10 +153,20 @@ ROUTERS = (api.router, stream.router, pages.router)
 
 
 def _methods(app: FastAPI, path: str) -> list[str]:
-    methods: set[str] = set()
+    """Every method of the routes at `path`: its most specific template (fewest path
+    parameters), as documented: `/attendees/import` is not `/attendees/{attendee_id}`."""
     # The included routers' own routes (FastAPI keeps them behind a private wrapper).
-    for route in [*app.router.routes, *(r for router in ROUTERS for r in router.routes)]:
-        if isinstance(route, APIRoute) and route.path_regex.match(path):
+    routes = [
+        route
+        for route in [*app.router.routes, *(r for router in ROUTERS for r in router.routes)]
+        if isinstance(route, APIRoute) and route.path_regex.match(path)
+    ]
+    if not routes:
+        return []
+    fewest = min(len(route.param_convertors) for route in routes)
+    methods: set[str] = set()
+    for route in routes:
+        if len(route.param_convertors) == fewest:
             methods |= route.methods or set()
     return sorted(methods)
 

@@ -205,3 +205,10 @@ def test_a_wrong_method_gets_405_with_every_allowed_method(open_client: TestClie
     assert response.status_code == 405
     assert response.json() == {"detail": "Method Not Allowed"}
     assert response.headers["allow"] == "DELETE, GET, PATCH"
+
+
+def test_allow_names_the_methods_of_the_most_specific_path(open_client: TestClient) -> None:
+    body = _create(open_client)
+    response = open_client.put(f"/api/v1/events/{body['id']}/attendees/import")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
