@@ -359,6 +359,10 @@ class MyRound(BaseModel):
     table: str | None
     partners: list[Partner]
     sitting_out: bool
+    # When the round ends (None while paused or ended), and when the next round starts by
+    # itself (auto-advance) — None when the organiser starts it or this is the last round.
+    ends_at: datetime | None = None
+    next_starts_at: datetime | None = None
 
 
 class Met(BaseModel):

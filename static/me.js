@@ -5,7 +5,14 @@
   const { api, live, el, syncClock, secondsUntil, format } = window.CG;
   const status = document.getElementById("status"), card = document.getElementById("card");
   const countdown = document.getElementById("countdown"), actions = document.getElementById("actions");
-  let state = null, lastAnnounced = "";
+  const whoseName = document.getElementById("whose-name"), whoseEvent = document.getElementById("whose-event");
+  const link = document.getElementById("link");
+  let state = null, lastAnnounced = "", shownPhase = "";
+  const AWAY = {
+    break: "You're on a break. Tap “I'm here” when you're back.",
+    left: "You've left the mixer. Tap “I'm here” if you're back.",
+    registered: "Tap “I'm here” when you arrive.",
+  };
 
   function button(label, handler, cls) {
     const b = el("button", { type: "button", class: cls || "" }, label);
@@ -17,24 +24,38 @@
     return b;
   }
 
-  function render(s) {
-    state = s; syncClock(s.server_time); fillSharing(s.attendee);
+  function render(s) { syncClock(s.server_time); show(s); }
+
+  // Draws a state; also when the talk begins, between the server's updates (no clock sync:
+  // the state's server_time is old by then).
+  function show(s) {
+    state = s; fillSharing(s.attendee);
     const r = s.round, me = s.attendee;
+    // Whose page this is, on every screen.
+    whoseName.textContent = me.name; whoseEvent.textContent = s.event.name;
+    document.title = me.name + " · " + s.event.name;
     card.replaceChildren(); actions.replaceChildren();
     if (s.event.status === "finished") {
       status.textContent = s.event.name + " has finished. Thank you!";
+    } else if (me.presence !== "present") {
+      status.textContent = AWAY[me.presence] || AWAY.registered;
     } else if (!r || r.phase === "ended") {
       status.textContent = "You're in, " + me.name + ". " + (s.event.present === 1 ? "1 person is here." : s.event.present + " people are here.");
     } else {
-      status.textContent = s.event.name;
+      status.textContent = "";
     }
     if (r && r.phase !== "ended" && s.event.status !== "finished") {
       const head = "Round " + r.index + " of " + r.of;
-      if (r.sitting_out || !r.table) {
-        card.append(el("p", { class: "table" }, "Take a breather"),
-          el("p", {}, head + ": you sit this one out; you'll be first in line next round."));
+      if (!seated(r)) {
+        // Sitting out (or not in this round): no partner, no table to find, only when
+        // the next round starts.
+        const why = me.presence !== "present" ? "You're not in this round."
+          : r.sitting_out ? "You sit this round out; you'll be first in line next round."
+          : "This round started before you came; you'll be in the next one.";
+        card.append(el("p", {}, head), el("p", { class: "table" }, "Take a breather"),
+          el("p", {}, why), el("p", { class: "next", id: "next-round" }, nextRound(r)));
       } else {
-        card.append(el("p", {}, head + (r.phase === "changeover" ? " · go to" : " · at")),
+        card.append(el("p", {}, head + (phaseOf(r) === "changeover" ? " · go to" : " · at")),
           el("p", { class: "table" }, "Table " + r.table));
         for (const p of r.partners) {
           card.append(el("p", { class: "partner" }, "Meet " + p.name + (p.organisation ? " (" + p.organisation + ")" : "")));
@@ -47,7 +68,7 @@
       }
       const announce = head + " table " + (r.table || "none");
       if (announce !== lastAnnounced) { lastAnnounced = announce; }
-      actions.append(
+      if (seated(r)) actions.append(
         button("My partner isn't here", () => api("POST", "/api/v1/me/report", { kind: "partner_absent" })),
         button("We already know each other", () => api("POST", "/api/v1/me/report", { kind: "already_know" })));
     }
@@ -59,6 +80,7 @@
     } else {
       actions.append(button("I'm here", () => api("POST", "/api/v1/me/presence", { state: "present" }), "primary"));
     }
+    shownPhase = r ? phaseOf(r) : "";
     renderMet(s);
     tick();
   }
@@ -89,11 +111,40 @@
     }
   }
 
+  function seated(r) { return Boolean(r.table) && !r.sitting_out; }
+
+  // The server announces a round's start and end; the changeover turns into the talk here,
+  // on the server's clock.
+  function phaseOf(r) {
+    return r.phase === "changeover" && r.ends_at && secondsUntil(r.phase_ends_at) <= 0 ? "talk" : r.phase;
+  }
+
+  // When the next round starts: its time if it starts by itself, else after this one.
+  function nextRound(r) {
+    if (r.index >= r.of) return "This is the last round.";
+    const next = "Round " + (r.index + 1) + " starts ";
+    if (!r.next_starts_at) return next + "after this round.";
+    const at = new Date(Date.parse(r.next_starts_at));
+    return next + "at " + at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) + ".";
+  }
+
   function tick() {
     const r = state && state.round;
-    if (!r || r.phase === "ended") { countdown.textContent = ""; return; }
+    if (!r || r.phase === "ended" || state.event.status === "finished") { countdown.textContent = ""; return; }
+    if (!seated(r)) {
+      // Counts down to the round's end (the server's clock), never to a table to find.
+      const left = format(secondsUntil(r.ends_at));
+      countdown.textContent = r.phase === "paused" || !left ? "Paused"
+        : (r.index >= r.of ? "Ends in " : "Next round in ") + left;
+      countdown.classList.add("later");
+      return;
+    }
+    countdown.classList.remove("later");
     if (r.phase === "paused") { countdown.textContent = "Paused " + format(r.remaining_seconds); return; }
-    countdown.textContent = (r.phase === "changeover" ? "Find your table " : "") + format(secondsUntil(r.phase_ends_at));
+    const phase = phaseOf(r);
+    if (phase !== shownPhase) { show(state); return; }
+    countdown.textContent = phase === "changeover" ? "Find your table " + format(secondsUntil(r.phase_ends_at))
+      : format(secondsUntil(r.ends_at || r.phase_ends_at));
   }
   // The sharing form is filled from the first state only, so a live update never
   // overwrites what the attendee is typing.
@@ -126,5 +177,9 @@
     if (!confirm("Delete your profile and contact details from this event?")) return;
     await api("DELETE", "/api/v1/me"); window.location.href = "/";
   });
-  live(root.dataset.streamUrl, root.dataset.stateUrl, render);
+  // Without wifi the page keeps its table and partner and says it is reconnecting; the
+  // stream (or polling) catches up by itself when the wifi returns.
+  live(root.dataset.streamUrl, root.dataset.stateUrl, render, (up) => {
+    link.textContent = up ? "" : "Reconnecting… your table and partner stay as shown.";
+  });
 })();

@@ -19,15 +19,22 @@
     e.target.textContent = "Chime on"; chime();
   });
 
-  function render(s) {
-    state = s; syncClock(s.server_time);
+  function render(s) { syncClock(s.server_time); show(s); }
+
+  // Draws a state; also when the talk begins, between the server's updates (no clock sync:
+  // the state's server_time is old by then).
+  function show(s) {
+    state = s;
     document.getElementById("event-name").textContent = s.name;
     const r = s.round, live = r && r.phase !== "ended" && s.status !== "finished";
+    // Before the first round (and between rounds) the join QR code fills the screen; during
+    // a round it sits in a corner; once the mixer has finished there is nothing to join.
     document.body.classList.toggle("waiting", !live);
+    document.body.classList.toggle("finished", s.status === "finished");
     document.getElementById("round-label").textContent = r ? "Round " + r.index + " of " + r.of : s.joined + " people joined";
-    const phase = s.status === "finished" ? "Thank you!" : r ? PHASES[r.phase] : "Starting soon";
+    const phase = s.status === "finished" ? "Thank you!" : r ? PHASES[phaseOf(r)] : "Starting soon";
     document.getElementById("phase").textContent = phase;
-    if (r && r.phase + r.index !== lastPhase) { if (lastPhase) chime(); lastPhase = r.phase + r.index; }
+    if (r && phaseOf(r) + r.index !== lastPhase) { if (lastPhase) chime(); lastPhase = phaseOf(r) + r.index; }
     const totals = document.getElementById("totals");
     totals.hidden = s.status !== "finished";
     const plural = (n, word) => n + " " + word + (n === 1 ? "" : "s");
@@ -68,10 +75,18 @@
   setInterval(nextPage, 8000);
   window.addEventListener("cg-next-page", nextPage); // lets tests turn pages without waiting
 
+  // The server announces a round's start and end; the changeover turns into the talk here,
+  // on the server's clock (with the chime).
+  function phaseOf(r) {
+    return r.phase === "changeover" && secondsUntil(r.phase_ends_at) <= 0 ? "talk" : r.phase;
+  }
+
   function tick() {
     const r = state && state.round, clock = document.getElementById("countdown");
     if (!r || r.phase === "ended") { clock.textContent = ""; return; }
-    clock.textContent = r.phase === "paused" ? format(r.remaining_seconds) : format(secondsUntil(r.phase_ends_at));
+    if (r.phase !== "paused" && phaseOf(r) + r.index !== lastPhase) { show(state); return; }
+    clock.textContent = r.phase === "paused" ? format(r.remaining_seconds)
+      : format(secondsUntil(phaseOf(r) === "talk" ? r.ends_at : r.phase_ends_at));
   }
   setInterval(tick, 250);
   live(root.dataset.streamUrl, root.dataset.stateUrl, render);

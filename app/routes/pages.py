@@ -36,7 +36,7 @@ from app.security import normalise_join_code, projector_key_for
 from app.services import attendees as attendee_service
 from app.services import events as event_service
 from app.services import printing, views
-from app.services.consent import FIELD_NAMES, consent_text
+from app.services.consent import sharing_form
 
 COOKIE_SECONDS = 60 * 60 * 24 * 30
 
@@ -82,9 +82,7 @@ KIND_LABELS = {
 def qr_svg(url: str) -> str:
     """An inline SVG QR code (segno escapes nothing user-typed: the URL is ours); a viewBox
     instead of a fixed size, so the page's CSS sets how big it is drawn."""
-    return str(
-        segno.make(url, error="m").svg_inline(scale=6, border=2, dark="#111", omitsize=True)
-    )
+    return str(segno.make(url, error="m").svg_inline(scale=6, border=2, dark="#111", omitsize=True))
 
 
 def _cookie(response: Response, request: Request, name: str, value: str) -> None:
@@ -243,7 +241,7 @@ def _join_context(event: Any, form: dict[str, Any], errors: dict[str, str]) -> d
         + [QuestionSpec.model_validate(q) for q in event.questions if q["kind"] == "different"],
         "form": form,
         "errors": errors,
-        "consent_texts": {field: consent_text(field) for field in FIELD_NAMES},
+        "consent": sharing_form(),
     }
 
 
@@ -349,14 +347,14 @@ def me_page(
         with FailureGuard(limits, client):
             attendee_service.attendee_by_token(session, token)
         response = RedirectResponse("/me", status_code=303)
-        _cookie(response, ATTENDEE_COOKIE, token, secure=settings.public_url.startswith("https"))
+        _cookie(response, request, ATTENDEE_COOKIE, token)
         return response
     if not request.cookies.get(ATTENDEE_COOKIE):
         return RedirectResponse("/join", status_code=303)
     return render(
         request,
         "me.html",
-        {"consent_texts": {field: consent_text(field) for field in FIELD_NAMES}},
+        {"consent": sharing_form()},
     )
 
 

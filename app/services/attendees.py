@@ -15,25 +15,42 @@ from app.schemas import Contact, JoinRequest, MeUpdate
 from app.security import attendee_token_for, new_id, new_token, token_hash
 from app.services import consent
 from app.services.events import mark_changed
-from matching.scoring import normalise
+from matching.scoring import display, normalise
+
+
+def shown_answer(value: str, suggestions: dict[str, str]) -> str:
+    """An answer as the chips show it: the suggestion's own spelling when it is one (by the
+    matcher's normalisation, keyed in `suggestions`), else in lower case with tidy spacing.
+
+    The matcher compares normalised answers, so it sees no change.
+    """
+    key = normalise(value)
+    if key in suggestions:
+        return suggestions[key]
+    lowered = display(value).lower()
+    # Lower case keeps the comparison key; the check makes sure of it in every script.
+    return lowered if normalise(lowered) == key else display(value)
 
 
 def check_answers(event: models.Event, answers: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Answers for the event's questions only; fixed-choice questions take their suggestions."""
+    """Answers for the event's questions only, each stored once and as it will be shown;
+    fixed-choice questions take their suggestions."""
     questions = {q["key"]: q for q in event.questions}
     cleaned: dict[str, list[str]] = {}
     for key, values in answers.items():
         question = questions.get(key)
         if question is None:
             raise Invalid(f"answers: unknown question key {key!r}")
+        suggestions: dict[str, str] = {}
+        for suggestion in question.get("suggestions", []):
+            suggestions.setdefault(normalise(suggestion), suggestion)
         if not question.get("free", True):
-            allowed = {normalise(s) for s in question.get("suggestions", [])}
             for value in values:
-                if normalise(value) not in allowed:
+                if normalise(value) not in suggestions:
                     raise Invalid(f"answers.{key}: {value!r} is not one of the choices")
         unique: dict[str, str] = {}
         for value in values:
-            unique.setdefault(normalise(value), value)
+            unique.setdefault(normalise(value), shown_answer(value, suggestions))
         if unique:
             cleaned[key] = list(unique.values())
     return cleaned

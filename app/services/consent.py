@@ -9,19 +9,31 @@ from app import models
 
 FIELD_NAMES = {"email": "email address", "phone": "phone number", "url": "LinkedIn or website"}
 
-# Shown next to each sharing box, and stored word for word with every consent given or
-# withdrawn. Change it by adding a new wording, never by editing a recorded one.
+# A sharing form shows this sentence once, with "what I tick" for {what}, above one box per
+# field ("My email address"); each consent given or withdrawn stores the sentence as that box
+# completes it ("Share my email address with…"), word for word. Change it by adding a new
+# wording, never by editing a recorded one.
 _WORDING = (
-    "Share my {field} with the people I connect with at this event (someone I met, when we "
-    "both choose to stay in touch), and with the organiser in their list of those "
-    "connections. I can withdraw this at any time."
+    "Share {what} with people I connect with here (we both chose to stay in touch) and in "
+    "the organiser's list of connections, until I untick it."
 )
+SHARE_INTRO = _WORDING.format(what="what I tick")
 # Added to the record when the organiser ticked the box for someone (a walk-up at the desk).
 BY_ORGANISER = " [ticked by the organiser on the attendee's behalf]"
 
 
+def box_label(field: str) -> str:
+    return f"My {FIELD_NAMES[field]}"
+
+
 def consent_text(field: str) -> str:
-    return _WORDING.format(field=FIELD_NAMES[field])
+    """The sentence someone agrees to by ticking the box of this field."""
+    return _WORDING.format(what=f"my {FIELD_NAMES[field]}")
+
+
+def sharing_form() -> dict[str, object]:
+    """What a page needs to show the sharing boxes: the sentence, then a label per field."""
+    return {"intro": SHARE_INTRO, "boxes": {field: box_label(field) for field in FIELD_NAMES}}
 
 
 def record(

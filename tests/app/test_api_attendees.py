@@ -25,8 +25,8 @@ def test_join_returns_token_and_personal_link(client: TestClient) -> None:
     assert body["links"]["me"].startswith("http://test/me?token=")
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['token']}"}).json()
     assert me["attendee"]["name"] == "Priya Shah"
-    # Answers are kept once each, as first typed.
-    assert me["attendee"]["answers"] == {"hobbies": ["Jazz", "hiking"]}
+    # Answers are kept once each, as the chips show them.
+    assert me["attendee"]["answers"] == {"hobbies": ["jazz", "hiking"]}
     assert me["attendee"]["contact"] == {
         "email": "priya@example.org",
         "phone": "+44 1234",
@@ -172,6 +172,47 @@ def test_me_shows_table_partner_and_common_ground(client: TestClient) -> None:
     ]
     # No contact details travel before a mutual connection.
     assert "p@example.org" not in str(me)
+
+
+def test_me_says_when_the_round_ends_and_when_the_next_starts_by_itself(
+    client: TestClient,
+) -> None:
+    # 18:00 start, a 60 s changeover and 240 s of talk: the round ends at 18:05.
+    for auto, rounds, next_at in (
+        (False, 6, None),
+        (True, 6, "2026-06-01T18:05:00Z"),
+        (True, 1, None),  # the last round: nothing comes next
+    ):
+        event = create_event(client, auto_advance=auto, rounds=rounds, odd="sit_out")
+        people = [join(client, event, name) for name in ("Ada", "Bob", "Cy")]
+        start_round(client, event, 1)
+        for person in people:
+            current = client.get("/api/v1/me", headers=person.auth).json()["round"]
+            assert current["ends_at"] == "2026-06-01T18:05:00Z"
+            assert current["next_starts_at"] == next_at
+
+
+def test_answers_are_stored_as_the_chips_show_them(client: TestClient) -> None:
+    event = create_event(client)
+    cats = [
+        join(client, event, name, answers={"hobbies": [typed]})
+        for name, typed in (("Ada", "CATS"), ("Bob", " cats "), ("Cy", "Cats"))
+    ]
+    shown = [client.get("/api/v1/me", headers=p.auth).json()["attendee"]["answers"] for p in cats]
+    assert shown == [{"hobbies": ["cats"]}] * 3
+    # The matcher still finds the answer they share (three people: one trio).
+    start_round(client, event, 1)
+    partners = client.get("/api/v1/me", headers=cats[0].auth).json()["round"]["partners"]
+    assert [p["common_ground"] for p in partners] == [["Outside work I love: cats"]] * 2
+    # A suggestion keeps its own spelling ("board games"); free text reads in lower case.
+    other = create_event(client)
+    di = join(
+        client, other, "Di", answers={"hobbies": ["Board Game", "Élan VITAL"], "topics": ["DATA"]}
+    )
+    assert client.get("/api/v1/me", headers=di.auth).json()["attendee"]["answers"] == {
+        "hobbies": ["board games", "élan vital"],
+        "topics": ["data"],
+    }
 
 
 def test_mutual_interest_makes_a_connection_with_consented_contacts_only(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import html
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app import models
 from app.clock import FrozenClock
-from app.services.consent import BY_ORGANISER, consent_text
+from app.services.consent import BY_ORGANISER, SHARE_INTRO, consent_text
 from tests.app.conftest import create_event, join, start_round
 
 
@@ -15,9 +17,12 @@ def test_joining_records_each_consent_with_the_text_shown_on_the_join_page(
     client: TestClient, clock: FrozenClock
 ) -> None:
     event = create_event(client)
-    page = client.get(f"/join/{event.join_code}").text
-    assert consent_text("email") in page
-    assert consent_text("phone") in page
+    page = html.unescape(client.get(f"/join/{event.join_code}").text)
+    # One sentence above the three boxes; a box completes it into the sentence recorded.
+    assert page.count(SHARE_INTRO) == 1
+    for label in ("My email address", "My phone number", "My LinkedIn or website"):
+        assert label in page
+    assert consent_text("email") == SHARE_INTRO.replace("what I tick", "my email address")
     ada = join(
         client,
         event,
@@ -109,8 +114,9 @@ def test_phone_page_offers_sharing_with_the_consent_text(client: TestClient) -> 
     event = create_event(client)
     ada = join(client, event, "Ada")
     client.get(f"/me?token={ada.token}")
-    page = client.get("/me").text
-    assert consent_text("url") in page
+    page = html.unescape(client.get("/me").text)
+    assert page.count(SHARE_INTRO) == 1
+    assert "My LinkedIn or website" in page
     assert 'href="/api/v1/me/export.json"' in page
 
 
