@@ -202,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _serve(listen: Listen, *, workers: int) -> None:
+    from app import fdlimit
+
+    for line in fdlimit.describe(fdlimit.raise_open_file_limit(), workers=workers):
+        print(line, flush=True)
     import uvicorn
 
     from app.config import get_settings
@@ -372,6 +376,10 @@ def _plan(source: str, *, rounds: int | None, seed: int | None, out: str | None)
 
 
 def _demo(listen: Listen, *, people: int, live: bool, data: str | None) -> None:
+    from app import fdlimit
+
+    for line in fdlimit.describe(fdlimit.raise_open_file_limit()):
+        print(line, flush=True)
     import tempfile
     import threading
 

@@ -49,8 +49,10 @@ def create_database(settings: Settings) -> Database:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=10,
-            max_overflow=30,
+            # Kept open, never closed after a peak and opened again: a server near its
+            # open-file limit could not open them again (app/fdlimit.py opens them at start).
+            pool_size=40,
+            max_overflow=0,
         )
         _sqlite_pragmas(engine)
     else:

@@ -20,27 +20,27 @@ from app.services import attendees as attendee_service
 from app.services import events as event_service
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def get_broker(request: Request) -> Broker:
+async def get_broker(request: Request) -> Broker:
     broker: Broker = request.app.state.broker
     return broker
 
 
-def get_limits(request: Request) -> RateLimits:
+async def get_limits(request: Request) -> RateLimits:
     limits: RateLimits = request.app.state.limits
     return limits
 
@@ -61,12 +61,16 @@ def public_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+async def public_url_of(request: Request) -> str:
+    return public_url(request)
+
+
 def secure_cookies(request: Request) -> bool:
     """Cookies are Secure when the browser reached us over HTTPS (directly or via a proxy)."""
     return request.url.scheme == "https"
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
@@ -76,7 +80,7 @@ ClockDep = Annotated[Clock, Depends(get_clock)]
 BrokerDep = Annotated[Broker, Depends(get_broker)]
 LimitsDep = Annotated[RateLimits, Depends(get_limits)]
 ClientDep = Annotated[str, Depends(client_address)]
-PublicUrlDep = Annotated[str, Depends(public_url)]
+PublicUrlDep = Annotated[str, Depends(public_url_of)]
 
 
 def read_session(db: DatabaseDep) -> Iterator[Session]:
@@ -128,7 +132,7 @@ def _from_cookie(request: Request, name: str) -> str | None:
     return token
 
 
-def bearer_token(
+async def bearer_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
@@ -138,7 +142,7 @@ def bearer_token(
     return _from_cookie(request, ATTENDEE_COOKIE)
 
 
-def organiser_token(
+async def organiser_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
@@ -152,7 +156,7 @@ TokenDep = Annotated[str | None, Depends(bearer_token)]
 OrganiserTokenDep = Annotated[str | None, Depends(organiser_token)]
 
 
-def optional_bearer(
+async def optional_bearer(
     authorization: Annotated[
         str | None, Header(max_length=300, description="Bearer <admin token>, if configured")
     ] = None,

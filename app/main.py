@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +24,9 @@ from app import logs
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
 from app.db import Database, create_database
+from app.deps import WRITERS
 from app.errors import DomainError, Unavailable
+from app.fdlimit import KeepFilesFree, budget_for
 from app.middleware import AllowedHosts, BodyLimit, ForwardedHeaders, SecurityHeaders
 from app.migrate import upgrade
 from app.ratelimit import RateLimits
@@ -60,6 +63,10 @@ def create_app(
         app.state.db = db
         app.state.broker = broker
         app.state.snapshots = SnapshotCache(db, broker.generation)
+        # Joins waiting for the write lock hold a worker thread each: at most this many.
+        app.state.joins = anyio.CapacityLimiter(WRITERS)
+        # Read in each worker process; opens SQLite's files while they are plentiful.
+        app.state.files = await run_in_threadpool(budget_for, db.engine, sqlite=settings.is_sqlite)
         ticker = asyncio.create_task(_tick_forever(app)) if tick else None
         try:
             yield
@@ -113,6 +120,7 @@ def create_app(
         )
 
     # Outermost last: proxy headers first, then the host check, headers, body limit.
+    app.add_middleware(KeepFilesFree)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.max_upload_bytes
     )

@@ -490,11 +490,26 @@ class DisplayRead(BaseModel):
     server_time: datetime
 
 
+class LiveLoad(BaseModel):
+    """Live phones on this server process, and the room its open-file limit leaves."""
+
+    # This event's phones with a live stream.
+    phones: int
+    # Every event's, on this server process.
+    phones_on_server: int
+    # How many phones can stream at once here; more poll every few seconds instead.
+    capacity: int
+    # Phones are refused a live stream (they poll instead), or soon will be.
+    near_limit: bool
+
+
 class ConsoleState(BaseModel):
     event: EventRead
     attendees: list[AttendeeRead]
     round: RoundRead | None
     server_time: datetime
+    # None where the server does not count (no live streams, as in a test client).
+    live: LiveLoad | None = None
 
 
 class Liveness(BaseModel):

@@ -90,6 +90,7 @@
       e.counts.on_break + " on a break, " + e.counts.joined + " joined" +
       (e.current_round ? " · round " + e.current_round + " of " + e.rounds : "");
     $("auto").checked = e.auto_advance;
+    renderLive(s.live);
     $("count").textContent = "(" + s.attendees.length + ")";
     renderRoster(s.attendees);
     loadLinks(s.attendees);
@@ -101,6 +102,21 @@
       loadStats();
     }
     tick();
+  }
+
+  /* Phones with a live page open, and a warning when the server nears its open-file limit:
+     phones beyond it are refused a live stream and read their page every few seconds. */
+  function renderLive(live) {
+    const line = $("live-phones"), warning = $("near-limit");
+    if (!live) { line.textContent = ""; warning.hidden = true; return; }
+    line.textContent = "Live phones: " + live.phones.toLocaleString() +
+      (live.phones_on_server !== live.phones ? " (" + live.phones_on_server.toLocaleString() + " on this server)" : "") +
+      " · room for about " + live.capacity.toLocaleString() + ".";
+    warning.hidden = !live.near_limit;
+    warning.textContent = live.near_limit ? "The server is near its limit of open files: more phones " +
+      "now update every few seconds instead of at once (nothing is lost). To make room, stop the " +
+      "server, raise the limit (ulimit -n 65536 in its terminal) and start it again: phones " +
+      "reconnect by themselves." : "";
   }
 
   function tick() {

@@ -5,18 +5,21 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Body, Path, Query, Request, Response, status
-from sqlalchemy import select
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from app import models
 from app.clock import Clock
+from app.db import Database
 from app.deps import (
     AdminTokenDep,
     AttendeeRead,
     AttendeeWrite,
     ClientDep,
     ClockDep,
+    FailureGuard,
     LimitsDep,
     OrganiserRead,
     OrganiserTokenDep,
@@ -25,9 +28,12 @@ from app.deps import (
     PublicUrlDep,
     ReadSession,
     SettingsDep,
+    TokenDep,
     WriteSession,
 )
 from app.errors import Forbidden, NotFound, RowErrors, Unauthorised
+from app.fdlimit import live_load
+from app.realtime import Broker
 from app.schemas import (
     AttendeeRead as AttendeeOut,
 )
@@ -62,11 +68,12 @@ from app.schemas import (
     RoundStart,
     WalkUp,
 )
-from app.security import normalise_join_code
+from app.security import new_token, normalise_join_code
 from app.services import attendees as attendee_service
 from app.services import events as event_service
 from app.services import exports, imports, printing, retention, snapshot, stats, views
 from app.services import rounds as round_service
+from app.services.snapshot import SnapshotCache
 
 router = APIRouter(prefix="/api/v1")
 
@@ -162,6 +169,7 @@ def update_event(
 
 @router.get("/events/{event_id}/console", responses=ORGANISER, tags=["events"])
 def console_state(
+    request: Request,
     event: OrganiserRead,
     session: ReadSession,
     clock: ClockDep,
@@ -173,7 +181,13 @@ def console_state(
     same as each message of its live stream)."""
     assert token is not None
     return views.console_read(
-        session, event, clock.now(), settings=settings, public_url=base, organiser_token=token
+        session,
+        event,
+        clock.now(),
+        settings=settings,
+        public_url=base,
+        organiser_token=token,
+        live=live_load(request.app, event.id),
     )
 
 
@@ -323,10 +337,10 @@ def import_attendees(
     responses=errors(404, 409, 429),
     tags=["attendees"],
 )
-def join(
+async def join(
     join_code: Annotated[str, Path(min_length=1, max_length=12)],
     data: JoinRequest,
-    session: WriteSession,
+    request: Request,
     clock: ClockDep,
     base: PublicUrlDep,
     limits: LimitsDep,
@@ -335,16 +349,30 @@ def join(
     """Join an event with its join code: returns the attendee's token and personal link."""
     limits.join(client)
     limits.check_failures(client)
-    try:
-        found = event_service.event_by_join_code(session, normalise_join_code(join_code))
-    except NotFound:
-        limits.failed(client)
-        raise
-    # Under the event's lock: a join never lands in an event being finished or purged.
-    event = event_service.get_event(session, found.id, lock=True)
-    attendee, token = attendee_service.join(
-        session=session, event=event, data=data, now=clock.now()
-    )
+    code = normalise_join_code(join_code)
+    token = new_token()
+    db: Database = request.app.state.db
+    broker: Broker = request.app.state.broker
+
+    def write() -> models.Attendee:
+        # One short write transaction in one worker thread: the body was checked before it,
+        # the token made; SQLite's single writer lock is held for the inserts alone.
+        with db.writing() as session:
+            try:
+                found = event_service.event_by_join_code(session, code)
+            except NotFound:
+                limits.failed(client)
+                raise
+            # Under the event's lock: a join never lands in an event being finished or purged.
+            event = event_service.get_event(session, found.id, lock=True)
+            attendee, _ = attendee_service.join(
+                session=session, event=event, data=data, now=clock.now(), token=token
+            )
+            changed = set(session.info.get("changed_events", ()))
+        broker.publish(changed)
+        return attendee
+
+    attendee = await anyio.to_thread.run_sync(write, limiter=request.app.state.joins)
     return Joined(
         attendee_id=attendee.id,
         token=token,
@@ -359,15 +387,27 @@ def _me(session: Session, me: models.Attendee, clock: Clock) -> MeRead:
     return views.me_read(snapshot.load(session, me.event_id), me, clock.now())
 
 
-@router.get("/me", responses=ATTENDEE, tags=["me"])
-def read_me(me: AttendeeRead, session: ReadSession, request: Request, clock: ClockDep) -> MeRead:
+@router.get("/me", responses={200: {"model": MeRead}, **ATTENDEE}, tags=["me"])
+async def read_me(
+    request: Request, token: TokenDep, limits: LimitsDep, client: ClientDep, clock: ClockDep
+) -> Response:
     """Your profile, the event, your table and partners now, people met, connections."""
-    # The same shared snapshot the live streams read: a room of phones reloading at once
-    # costs one read of the event, not one each. The version check makes it current even
-    # when the change was made by another worker.
-    version = session.scalar(select(models.Event.version).where(models.Event.id == me.event_id))
-    shared = request.app.state.snapshots.get(me.event_id, version=version)
-    return views.me_read(shared, shared.people.get(me.id, me), clock.now())
+    db: Database = request.app.state.db
+    snapshots: SnapshotCache = request.app.state.snapshots
+
+    def view() -> bytes:
+        # The hot path of a room reloading at once: one short query (who, and the event's
+        # version), then the shared snapshot every phone reads; the version makes it current
+        # even when the change was made by another worker. One trip to a worker thread.
+        with FailureGuard(limits, client), db.reading() as session:
+            caller = attendee_service.caller_by_token(session, token)
+        shared = snapshots.get(caller.event_id, version=caller.event_version)
+        me = shared.people.get(caller.attendee_id)
+        if me is None:  # every join changes the event's version: gone since the query
+            raise Unauthorised("unknown or expired attendee token")
+        return views.me_read(shared, me, clock.now()).model_dump_json().encode()
+
+    return Response(await run_in_threadpool(view), media_type="application/json")
 
 
 @router.patch("/me", responses=errors(401, 429), tags=["me"])

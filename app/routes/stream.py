@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
@@ -23,9 +23,11 @@ from app.deps import (
     public_url,
 )
 from app.errors import Forbidden, NotFound, Unauthorised
+from app.fdlimit import FileBudget, StreamKind, StreamSlot, live_load
 from app.ratelimit import RateLimits
 from app.realtime import Broker
 from app.routes import api
+from app.schemas import ErrorDetail
 from app.services import attendees as attendee_service
 from app.services import events as event_service
 from app.services import views
@@ -44,20 +46,34 @@ def _guarded_lookup(limits: RateLimits, client: str, lookup: Callable[[], str]) 
 
 
 async def _stream(
-    request: Request, event_id: str, read: Callable[[], BaseModel]
+    request: Request,
+    event_id: str,
+    read: Callable[[], Awaitable[BaseModel | None]],
+    changed: Callable[[], object] | None = None,
 ) -> AsyncIterable[ServerSentEvent]:
+    """`read` gives the state to send, or None when the caller is gone from the event (the
+    stream ends; reconnecting then gets 401). `changed`, if given, is checked at each
+    heartbeat: when its value differs, the state is sent again (for what changes without
+    the event changing)."""
     broker: Broker = request.app.state.broker
     heartbeat: float = request.app.state.settings.heartbeat_seconds
     async with broker.subscribe(event_id) as wake:
-        state = await run_in_threadpool(read)
+        seen = changed() if changed else None
+        state = await read()
+        if state is None:
+            return
         yield ServerSentEvent(event="state", data=state, retry=2000)
         while True:
             try:
                 await asyncio.wait_for(wake.get(), timeout=heartbeat)
             except TimeoutError:
-                yield ServerSentEvent(comment="heartbeat")
-                continue
-            state = await run_in_threadpool(read)
+                if changed is None or changed() == seen:
+                    yield ServerSentEvent(comment="heartbeat")
+                    continue
+            seen = changed() if changed else None
+            state = await read()
+            if state is None:
+                return
             yield ServerSentEvent(event="state", data=state)
 
 
@@ -109,24 +125,63 @@ def _stream_organiser(
     return _guarded_lookup(limits, client, check), token or ""
 
 
-STREAM_ERRORS = api.errors(401, 403, 404, 429)
+def _admission(kind: StreamKind) -> Callable[[Request], AsyncIterator[StreamSlot]]:
+    """A slot for the stream for as long as it lasts, or 503 when it would use the open
+    files kept for the database, ordinary requests and (for phones) the organiser."""
+
+    async def admit(request: Request) -> AsyncIterator[StreamSlot]:
+        budget: FileBudget = request.app.state.files
+        slot = budget.admit(kind)
+        if slot is None:
+            # Routes translate HTTP: Retry-After, and the connection closed so that its
+            # file is free at once. The page polls meanwhile.
+            raise HTTPException(
+                503,
+                "no room for another live stream now; read the state instead and try again",
+                headers={"Retry-After": "30", "Connection": "close"},
+            )
+        try:
+            yield slot
+        finally:
+            budget.release(slot)
+
+    return admit
+
+
+PhoneSlot = Annotated[StreamSlot, Depends(_admission("phone"))]
+ProjectorSlot = Annotated[StreamSlot, Depends(_admission("projector"))]
+OrganiserSlot = Annotated[StreamSlot, Depends(_admission("organiser"))]
+
+STREAM_ERRORS = {
+    **api.errors(401, 403, 404, 429),
+    503: {
+        "model": ErrorDetail,
+        "description": "No room for another live stream now (the server's open-file limit): "
+        "read the state instead and try again after Retry-After",
+    },
+}
 
 
 @router.get("/me/stream", response_class=EventSourceResponse, responses=STREAM_ERRORS)
 async def me_stream(
-    request: Request, who: Annotated[tuple[str, str], Depends(_stream_attendee)]
+    request: Request,
+    slot: PhoneSlot,
+    who: Annotated[tuple[str, str], Depends(_stream_attendee)],
 ) -> AsyncIterable[ServerSentEvent]:
     """Your state (as GET /me) now and after every change of the event; heartbeats between."""
     _, clock, _ = _parts(request)
     event_id, attendee_id = who
+    slot.event_id = event_id
 
     snapshots: SnapshotCache = request.app.state.snapshots
 
-    def read() -> BaseModel:
-        shared = snapshots.get(event_id)
+    # Built on the event loop from the shared snapshot (loaded once per change for every
+    # phone): a view visits only its own person's rows.
+    async def read() -> BaseModel | None:
+        shared = await snapshots.aget(event_id)
         attendee = shared.people.get(attendee_id)
         if attendee is None:
-            raise NotFound("you are no longer in this event")
+            return None  # deleted their data, or removed by the organiser
         return views.me_read(shared, attendee, clock.now())
 
     async for item in _stream(request, event_id, read):
@@ -139,14 +194,17 @@ async def me_stream(
     responses=STREAM_ERRORS,
 )
 async def display_stream(
-    request: Request, event_id: Annotated[str, Depends(_stream_projector)]
+    request: Request,
+    _slot: ProjectorSlot,
+    event_id: Annotated[str, Depends(_stream_projector)],
 ) -> AsyncIterable[ServerSentEvent]:
     """The projector's state (as GET /display) now and after every change."""
     _, clock, public_url = _parts(request)
     snapshots: SnapshotCache = request.app.state.snapshots
 
-    def read() -> BaseModel:
-        return views.display_read(snapshots.get(event_id), clock.now(), public_url=public_url)
+    async def read() -> BaseModel:
+        shared = await snapshots.aget(event_id)
+        return views.display_read(shared, clock.now(), public_url=public_url)
 
     async for item in _stream(request, event_id, read):
         yield item
@@ -156,13 +214,15 @@ async def display_stream(
     "/events/{event_id}/stream", response_class=EventSourceResponse, responses=STREAM_ERRORS
 )
 async def console_stream(
-    request: Request, organiser: Annotated[tuple[str, str], Depends(_stream_organiser)]
+    request: Request,
+    _slot: OrganiserSlot,
+    organiser: Annotated[tuple[str, str], Depends(_stream_organiser)],
 ) -> AsyncIterable[ServerSentEvent]:
     """The organiser console's state: the event, the roster and the current round."""
     db, clock, base = _parts(request)
     event_id, token = organiser
 
-    def read() -> BaseModel:
+    def console() -> BaseModel:
         with db.reading() as session:
             event = event_service.get_event(session, event_id)
             return views.console_read(
@@ -172,7 +232,16 @@ async def console_stream(
                 settings=request.app.state.settings,
                 public_url=base,
                 organiser_token=token,
+                live=live_load(request.app, event_id),
             )
 
-    async for item in _stream(request, event_id, read):
+    async def read() -> BaseModel:
+        return await run_in_threadpool(console)
+
+    # Phones come and go without the event changing: the count is refreshed at heartbeats.
+    def phones() -> object:
+        load = live_load(request.app, event_id)
+        return None if load is None else (load.phones, load.near_limit)
+
+    async for item in _stream(request, event_id, read, changed=phones):
         yield item

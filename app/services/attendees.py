@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -136,6 +137,30 @@ def attendee_by_token(session: Session, token: str | None) -> models.Attendee:
     if attendee is None:
         raise Unauthorised("unknown or expired attendee token")
     return attendee
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who an attendee token belongs to, and the version of their event at that moment."""
+
+    attendee_id: str
+    event_id: str
+    event_version: int
+
+
+def caller_by_token(session: Session, token: str | None) -> Caller:
+    """One query for the hot read path: the token's attendee and their event's version (a
+    snapshot at least that new is current, whichever worker made the last change)."""
+    if not token:
+        raise Unauthorised("attendee token required")
+    row = session.execute(
+        select(models.Attendee.id, models.Attendee.event_id, models.Event.version)
+        .join(models.Event, models.Event.id == models.Attendee.event_id)
+        .where(models.Attendee.token_hash == token_hash(token))
+    ).first()
+    if row is None:
+        raise Unauthorised("unknown or expired attendee token")
+    return Caller(attendee_id=row[0], event_id=row[1], event_version=row[2])
 
 
 def organiser_attendee(session: Session, event: models.Event, attendee_id: str) -> models.Attendee:

@@ -7,23 +7,69 @@ the others reuse it until the event changes again.
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+from starlette.concurrency import run_in_threadpool
 
 from app import models
 from app.db import Database
-from app.schemas import Counts
+from app.schemas import Counts, QuestionSpec
 from app.services import events as event_service
+from app.services.rounds import reasons_from_json
+from matching.model import Reason
+from matching.scoring import normalise
+
+
+def answer_keys(
+    person: models.Attendee, questions: list[dict[str, object]]
+) -> frozenset[tuple[str, str]]:
+    """A person's answers as (question label, normalised answer): a table's reasons name
+    questions by label."""
+    labels = {str(q["key"]): str(q["label"]) for q in questions}
+    return frozenset(
+        (labels.get(key, key), normalise(answer))
+        for key, answers in (person.answers or {}).items()
+        for answer in answers
+    )
+
+
+def reasons_between(
+    reasons: Iterable[Reason],
+    me: str,
+    other: str,
+    mine: frozenset[tuple[str, str]],
+    theirs: frozenset[tuple[str, str]],
+) -> list[Reason]:
+    """Of a table's reasons, those that hold between two of its members, given their
+    `answer_keys` (in a trio, not every shared answer is shared by all three)."""
+    found = []
+    for reason in reasons:
+        if reason.kind == "offers":
+            if {reason.giver, reason.receiver} == {me, other}:
+                found.append(reason)
+        elif reason.kind == "shared":
+            key = (reason.label, normalise(reason.answer))
+            if key in mine and key in theirs:
+                found.append(reason)
+        else:
+            found.append(reason)
+    return found
 
 
 @dataclass(frozen=True)
 class Snapshot:
     """An event's state, read in one transaction. Once its session has closed, its objects
-    are detached: read them, never change them."""
+    are detached: read them, never change them.
+
+    Hundreds of phones' views are built from one snapshot, so what every view needs (names,
+    counts, who sat where, interests) is worked out once here, on first use, and each view
+    costs only its own person's rows, however large the room."""
 
     event: models.Event
     people: dict[str, models.Attendee]
@@ -36,7 +82,7 @@ class Snapshot:
             return "finished"
         return "running" if self.rounds else "waiting"
 
-    @property
+    @cached_property
     def counts(self) -> Counts:
         presence = [p.presence for p in self.people.values()]
         return Counts(
@@ -47,10 +93,57 @@ class Snapshot:
             registered=presence.count("registered"),
         )
 
-    def interests_of(self, attendee_id: str) -> tuple[set[str], set[str]]:
-        outgoing = {b for a, b in self.interests if a == attendee_id}
-        incoming = {a for a, b in self.interests if b == attendee_id}
+    @cached_property
+    def names(self) -> dict[str, str]:
+        return {pid: p.name for pid, p in self.people.items()}
+
+    @cached_property
+    def questions(self) -> list[QuestionSpec]:
+        return [QuestionSpec.model_validate(q) for q in self.event.questions]
+
+    @cached_property
+    def seats(self) -> dict[str, list[tuple[models.Round, models.Group]]]:
+        """Each person's tables, round by round."""
+        found: dict[str, list[tuple[models.Round, models.Group]]] = {}
+        for round_ in self.rounds:
+            for group in round_.groups:
+                for member in group.members:
+                    found.setdefault(member, []).append((round_, group))
+        return found
+
+    def reasons(self, group: models.Group) -> list[Reason]:
+        return self._reasons.setdefault(group.id, reasons_from_json(group.reasons))
+
+    @cached_property
+    def _reasons(self) -> dict[int, list[Reason]]:
+        return {}
+
+    @cached_property
+    def _interests(self) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+        outgoing: dict[str, set[str]] = {}
+        incoming: dict[str, set[str]] = {}
+        for a, b in self.interests:
+            outgoing.setdefault(a, set()).add(b)
+            incoming.setdefault(b, set()).add(a)
         return outgoing, incoming
+
+    def interests_of(self, attendee_id: str) -> tuple[set[str], set[str]]:
+        """Whom this person asked to stay in touch with, and who asked them."""
+        outgoing, incoming = self._interests
+        return outgoing.get(attendee_id, set()), incoming.get(attendee_id, set())
+
+    def reasons_between(self, group: models.Group, me: str, other: str) -> list[Reason]:
+        """Of a table's reasons, those that hold between two of its members."""
+        theirs = self.answer_keys.get(other)
+        if theirs is None:
+            return []
+        mine = self.answer_keys.get(me, frozenset())
+        return reasons_between(self.reasons(group), me, other, mine, theirs)
+
+    @cached_property
+    def answer_keys(self) -> dict[str, frozenset[tuple[str, str]]]:
+        questions = self.event.questions
+        return {pid: answer_keys(person, questions) for pid, person in self.people.items()}
 
 
 def load(session: Session, event_id: str) -> Snapshot:
@@ -96,6 +189,8 @@ class SnapshotCache:
         self._entries: dict[str, tuple[int, Snapshot]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        # Loads under way for the event loop's callers, one per event (see `aget`).
+        self._loading: dict[str, asyncio.Future[Snapshot]] = {}
 
     def get(self, event_id: str, *, version: int | None = None) -> Snapshot:
         """The current snapshot; with `version` (the event's, just read from the database),
@@ -115,6 +210,27 @@ class SnapshotCache:
                 snapshot = load(session, event_id)
             self._entries[event_id] = (wanted, snapshot)
             return snapshot
+
+    def current(self, event_id: str) -> Snapshot | None:
+        """The cached snapshot if nothing has changed since it was loaded, else None."""
+        cached = self._entries.get(event_id)
+        if cached is not None and cached[0] == self._generation(event_id):
+            return cached[1]
+        return None
+
+    async def aget(self, event_id: str) -> Snapshot:
+        """`get` for the event loop: from memory when current; otherwise one load in a
+        worker thread, which every caller waiting meanwhile shares (2000 phones woken by a
+        round start cost one load, not 2000 threads queueing for it)."""
+        found = self.current(event_id)
+        if found is not None:
+            return found
+        loading = self._loading.get(event_id)
+        if loading is None:
+            loading = asyncio.ensure_future(run_in_threadpool(self.get, event_id))
+            self._loading[event_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(event_id, None))
+        return await asyncio.shield(loading)
 
     def forget(self, event_id: str) -> None:
         self._entries.pop(event_id, None)

@@ -9,9 +9,8 @@ from typing import Any
 
 from app import models
 from app.services.rounds import reasons_from_json
-from app.services.snapshot import Snapshot
+from app.services.snapshot import Snapshot, answer_keys, reasons_between
 from matching.model import Reason
-from matching.scoring import normalise
 
 # Reasons that are common ground; "different" mixes a room and must-meet is a rule.
 _COMMON = ("shared", "offers")
@@ -47,29 +46,9 @@ def pair_reasons(
     """Of a table's reasons, those that hold between `me` and `other`."""
     if other is None:
         return []
-    label_keys: dict[str, list[str]] = {}
-    for q in questions:
-        label_keys.setdefault(str(q["label"]), []).append(str(q["key"]))
-
-    def gave(person: models.Attendee, label: str, answer: str) -> bool:
-        wanted = normalise(answer)
-        return any(
-            normalise(a) == wanted
-            for key in label_keys.get(label, [])
-            for a in (person.answers or {}).get(key, [])
-        )
-
-    found = []
-    for reason in reasons:
-        if reason.kind == "offers":
-            if {reason.giver, reason.receiver} == {me.id, other.id}:
-                found.append(reason)
-        elif reason.kind == "shared":
-            if gave(me, reason.label, reason.answer) and gave(other, reason.label, reason.answer):
-                found.append(reason)
-        else:
-            found.append(reason)
-    return found
+    return reasons_between(
+        reasons, me.id, other.id, answer_keys(me, questions), answer_keys(other, questions)
+    )
 
 
 def _have_common_ground(

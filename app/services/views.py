@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import ChainMap
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from app.schemas import (
     EventRead,
     GroupRead,
     Links,
+    LiveLoad,
     Member,
     MeProfile,
     MeRead,
@@ -42,7 +44,7 @@ from app.services import events as event_service
 from app.services import retention
 from app.services.rounds import Draw, all_rounds, clock_state, current_round, reasons_from_json
 from app.services.snapshot import Snapshot
-from app.services.stats import event_stats, pair_reasons
+from app.services.stats import event_stats
 from matching.model import Reason
 
 GONE = "Someone who left"
@@ -163,7 +165,7 @@ def clock(event: models.Event, round_: models.Round, now: datetime) -> Clock:
     )
 
 
-def _texts(reasons: Iterable[Reason], names: dict[str, str]) -> list[str]:
+def _texts(reasons: Iterable[Reason], names: Mapping[str, str]) -> list[str]:
     return [r.text(names) for r in reasons]
 
 
@@ -209,6 +211,7 @@ def console_read(
     settings: Settings,
     public_url: str,
     organiser_token: str,
+    live: LiveLoad | None = None,
 ) -> ConsoleState:
     latest = current_round(session, event)
     return ConsoleState(
@@ -225,6 +228,7 @@ def console_read(
         ],
         round=None if latest is None else round_read(session, event, latest, now),
         server_time=now,
+        live=live,
     )
 
 
@@ -257,36 +261,39 @@ def preview_read(session: Session, event: models.Event, drawn: Draw) -> Preview:
 
 
 def me_read(snapshot: Snapshot, me: models.Attendee, now: datetime) -> MeRead:
-    """An attendee's own view, from a snapshot of their event."""
+    """An attendee's own view, from a snapshot of their event. Only this person's rows are
+    visited (the snapshot indexes the room once), so a round change costs each phone the
+    same in a room of 40 or of 2000."""
     event = snapshot.event
     people = snapshot.people
-    names = {**_names(people), me.id: "You"}
+    names = ChainMap({me.id: "You"}, snapshot.names)
     rounds = snapshot.rounds
+    seats = snapshot.seats.get(me.id, [])
     outgoing, incoming = snapshot.interests_of(me.id)
+
+    def common_ground(group: models.Group, other_id: str) -> list[str]:
+        return _texts(snapshot.reasons_between(group, me.id, other_id), names)
 
     my_round: MyRound | None = None
     latest = rounds[-1] if rounds else None
     if latest is not None:
         state = clock_state(latest, now)
-        group = next((g for g in latest.groups if me.id in g.members), None)
+        group = seats[-1][1] if seats and seats[-1][0] is latest else None
         partners = []
         if group is not None:
-            reasons = reasons_from_json(group.reasons)
             for other_id in group.members:
                 if other_id == me.id:
                     continue
-                other = people.get(other_id)
                 member = _member(people, other_id)
                 partners.append(
                     Partner(
                         attendee_id=other_id,
                         name=member.name,
                         organisation=member.organisation,
-                        common_ground=_texts(
-                            pair_reasons(reasons, me, other, event.questions), names
-                        ),
+                        common_ground=common_ground(group, other_id),
                     )
                 )
+        running = state.phase in ("changeover", "talk")
         my_round = MyRound(
             index=latest.index,
             of=event.rounds,
@@ -297,31 +304,28 @@ def me_read(snapshot: Snapshot, me: models.Attendee, now: datetime) -> MeRead:
             table=None if group is None else group.table,
             partners=partners,
             sitting_out=me.id in latest.sitting_out,
+            ends_at=latest.ends_at if running else None,
+            next_starts_at=(
+                latest.ends_at
+                if running and event.auto_advance and latest.index < event.rounds
+                else None
+            ),
         )
 
-    met: list[Met] = []
-    for round_ in rounds:
-        for group in round_.groups:
-            if me.id not in group.members:
-                continue
-            reasons = reasons_from_json(group.reasons)
-            for other_id in group.members:
-                if other_id == me.id or other_id not in people:
-                    continue
-                other = people[other_id]
-                met.append(
-                    Met(
-                        attendee_id=other_id,
-                        name=other.name,
-                        organisation=other.organisation,
-                        round=round_.index,
-                        table=group.table,
-                        common_ground=_texts(
-                            pair_reasons(reasons, me, other, event.questions), names
-                        ),
-                        interested=other_id in outgoing,
-                    )
-                )
+    met = [
+        Met(
+            attendee_id=other_id,
+            name=people[other_id].name,
+            organisation=people[other_id].organisation,
+            round=round_.index,
+            table=group.table,
+            common_ground=common_ground(group, other_id),
+            interested=other_id in outgoing,
+        )
+        for round_, group in seats
+        for other_id in group.members
+        if other_id != me.id and other_id in people
+    ]
     connections = [
         Connection(
             attendee_id=pid,
@@ -351,7 +355,7 @@ def me_read(snapshot: Snapshot, me: models.Attendee, now: datetime) -> MeRead:
             joined=c.joined,
             present=c.present,
         ),
-        questions=[QuestionSpec.model_validate(q) for q in event.questions],
+        questions=snapshot.questions,
         round=my_round,
         next_round=None,
         met=met,

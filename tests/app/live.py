@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import queue
+import resource
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,8 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     # More `commonground serve` arguments, e.g. ["--workers", "2"].
     args: list[str] = field(default_factory=list)
+    # The server's open-file limit (soft, hard), set in the child before it starts.
+    files: tuple[int, int] | None = None
 
     @property
     def url(self) -> str:
@@ -60,6 +64,7 @@ class Server:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=None if self.files is None else partial(_limit_files, self.files),
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -84,6 +89,10 @@ class Server:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def _limit_files(limits: tuple[int, int]) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, limits)
 
 
 @contextlib.contextmanager
