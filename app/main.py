@@ -62,7 +62,7 @@ def create_app(
         await broker.start()
         app.state.db = db
         app.state.broker = broker
-        app.state.snapshots = SnapshotCache(db, broker.generation)
+        app.state.snapshots = SnapshotCache(db, broker.generation, trust_broker=settings.is_sqlite)
         # Joins waiting for the write lock hold a worker thread each: at most this many.
         app.state.joins = anyio.CapacityLimiter(WRITERS)
         # Read in each worker process; opens SQLite's files while they are plentiful.

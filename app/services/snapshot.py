@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -92,6 +93,10 @@ class Snapshot:
             left=presence.count("left"),
             registered=presence.count("registered"),
         )
+
+    @cached_property
+    def token_hashes(self) -> dict[str, str]:
+        return {p.token_hash: pid for pid, p in self.people.items() if p.token_hash}
 
     @cached_property
     def names(self) -> dict[str, str]:
@@ -181,12 +186,29 @@ class SnapshotCache:
     `generation(event_id)` counts the changes the broker has delivered; a snapshot records
     the generation it was loaded at (read before loading, so a change that lands during
     the load makes the next caller load again).
+
+    With `trust_broker` (one server process: SQLite), every change made by this server
+    reaches the broker before its response is sent, so a current snapshot answers an
+    attendee with no database trip at all (`person`); a change made by another process (the
+    command line's purge) is still seen within `MAX_AGE` seconds, when a snapshot is checked
+    against the event's version again. With several workers (PostgreSQL), a NOTIFY from
+    another worker may arrive after that worker's response: readers check the version.
     """
 
-    def __init__(self, db: Database, generation: Callable[[str], int]) -> None:
+    MAX_AGE = 1.0
+    # Tokens remembered (token hash -> attendee, event); forgotten all at once past this.
+    MAX_TOKENS = 100_000
+
+    def __init__(
+        self, db: Database, generation: Callable[[str], int], *, trust_broker: bool = False
+    ) -> None:
         self._db = db
         self._generation = generation
+        self._trust_broker = trust_broker
         self._entries: dict[str, tuple[int, Snapshot]] = {}
+        # When each event's snapshot was last found current against the database.
+        self._checked: dict[str, float] = {}
+        self._tokens: dict[str, tuple[str, str]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         # Loads under way for the event loop's callers, one per event (see `aget`).
@@ -205,11 +227,35 @@ class SnapshotCache:
                 and cached[0] == wanted
                 and (version is None or cached[1].event.version >= version)
             ):
+                if version is not None:
+                    self._checked[event_id] = time.monotonic()
                 return cached[1]
             with self._db.reading() as session:
                 snapshot = load(session, event_id)
             self._entries[event_id] = (wanted, snapshot)
+            self._checked[event_id] = time.monotonic()
             return snapshot
+
+    def remember(self, token_hash: str, attendee_id: str, event_id: str) -> None:
+        """Whose token this is (found in the database), for `person`."""
+        if len(self._tokens) >= self.MAX_TOKENS:
+            self._tokens.clear()
+        self._tokens[token_hash] = (attendee_id, event_id)
+
+    def person(self, token_hash: str) -> tuple[Snapshot, models.Attendee] | None:
+        """The attendee with this token and their event's snapshot, from memory alone when
+        that is safe (see the class); None sends the caller to the database."""
+        known = self._tokens.get(token_hash) if self._trust_broker else None
+        if known is None:
+            return None
+        attendee_id, event_id = known
+        shared = self.current(event_id)
+        checked = self._checked.get(event_id)
+        if shared is None or checked is None or time.monotonic() - checked > self.MAX_AGE:
+            return None
+        if shared.token_hashes.get(token_hash) != attendee_id:
+            return None  # deleted or removed since: the database says what is true
+        return shared, shared.people[attendee_id]
 
     def current(self, event_id: str) -> Snapshot | None:
         """The cached snapshot if nothing has changed since it was loaded, else None."""

@@ -133,6 +133,14 @@ def test_two_workers_share_one_event_and_a_killed_worker_is_replaced(tmp_path: P
         _post(server, f"/api/v1/events/{event['id']}/rounds", {"expected_index": 1}, organiser)
         assert [_round_index(s, timeout=5) for s in streams] == [1] * len(streams)
 
+        # A write answered by one worker is read back at once, whichever worker reads it:
+        # each request on a new connection, so they land on both.
+        phone = {"Authorization": f"Bearer {phones[0]['token']}"}
+        for state in ["break", "present"] * 10:
+            _post(server, "/api/v1/me/presence", {"state": state}, phones[0]["token"])
+            seen = httpx.get(f"{server.url}/api/v1/me", headers=phone, timeout=30)
+            assert seen.json()["attendee"]["presence"] == state
+
         # A worker dies: the supervisor starts another, its phones reconnect (as a browser's
         # EventSource does) and see the round they are in.
         victim = max(spread, key=lambda pid: spread[pid])
