@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,28 @@ class Database:
     def reading(self) -> Iterator[Session]:
         with self.read() as session, session.begin():
             yield session
+
+
+class SqliteChanges:
+    """SQLite's `PRAGMA data_version` on a connection of its own: it changes whenever any
+    other connection, of this process or another (the command line), commits. Reading it
+    touches no disk (a counter in the WAL's shared memory), so the event loop may ask it
+    on every request. SQLite's default serialized mode lets worker threads ask too."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._connection: sqlite3.Connection | None = None
+
+    def __call__(self) -> int:
+        if self._connection is None:
+            self._connection = sqlite3.connect(self._path, check_same_thread=False)
+        row = self._connection.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 def create_database(settings: Settings) -> Database:

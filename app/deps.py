@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
@@ -186,15 +187,38 @@ class FailureGuard:
             self.limits.failed(self.client)
 
 
+@dataclass(frozen=True)
+class Organiser:
+    """An event's organiser, proven by their token: the event (locked for writes) and the
+    token (personal links of people they added derive from it)."""
+
+    event: models.Event
+    token: str
+
+
+@dataclass(frozen=True)
+class Me:
+    """An attendee, proven by their token, and their event (locked for writes)."""
+
+    attendee: models.Attendee
+    event: models.Event
+
+
+def _organiser(session: Session, event_id: str, token: str | None, *, lock: bool) -> Organiser:
+    event = event_service.organiser_event(session, event_id, token, lock=lock)
+    assert token is not None  # organiser_event refuses a missing token
+    return Organiser(event=event, token=token)
+
+
 def organiser_for_read(
     event_id: EventId,
     session: ReadSession,
     token: OrganiserTokenDep,
     limits: LimitsDep,
     client: ClientDep,
-) -> models.Event:
+) -> Organiser:
     with FailureGuard(limits, client):
-        return event_service.organiser_event(session, event_id, token)
+        return _organiser(session, event_id, token, lock=False)
 
 
 def organiser_for_write(
@@ -203,9 +227,9 @@ def organiser_for_write(
     token: OrganiserTokenDep,
     limits: LimitsDep,
     client: ClientDep,
-) -> models.Event:
+) -> Organiser:
     with FailureGuard(limits, client):
-        return event_service.organiser_event(session, event_id, token, lock=True)
+        return _organiser(session, event_id, token, lock=True)
 
 
 def attendee_for_read(
@@ -217,7 +241,7 @@ def attendee_for_read(
 
 def attendee_for_write(
     session: WriteSession, token: TokenDep, limits: LimitsDep, client: ClientDep
-) -> models.Attendee:
+) -> Me:
     with FailureGuard(limits, client):
         attendee = attendee_service.attendee_by_token(session, token)
     # Serialise changes per event (row lock on PostgreSQL; SQLite has one writer anyway).
@@ -225,7 +249,7 @@ def attendee_for_write(
     if event.purged_at is not None:
         # Purged by another request while this one waited for the lock.
         raise Unauthorised("unknown or expired attendee token")
-    return attendee
+    return Me(attendee=attendee, event=event)
 
 
 def projector_event(
@@ -239,8 +263,8 @@ def projector_event(
         return event_service.projector_event(session, event_id, key)
 
 
-OrganiserRead = Annotated[models.Event, Depends(organiser_for_read)]
-OrganiserWrite = Annotated[models.Event, Depends(organiser_for_write)]
+OrganiserRead = Annotated[Organiser, Depends(organiser_for_read)]
+OrganiserWrite = Annotated[Organiser, Depends(organiser_for_write)]
 AttendeeRead = Annotated[models.Attendee, Depends(attendee_for_read)]
-AttendeeWrite = Annotated[models.Attendee, Depends(attendee_for_write)]
+AttendeeWrite = Annotated[Me, Depends(attendee_for_write)]
 ProjectorEvent = Annotated[models.Event, Depends(projector_event)]

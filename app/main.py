@@ -23,7 +23,7 @@ from starlette.responses import Response
 from app import logs
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
-from app.db import Database, create_database
+from app.db import Database, SqliteChanges, create_database
 from app.deps import WRITERS
 from app.errors import DomainError, Unavailable
 from app.fdlimit import KeepFilesFree, budget_for
@@ -62,7 +62,13 @@ def create_app(
         await broker.start()
         app.state.db = db
         app.state.broker = broker
-        app.state.snapshots = SnapshotCache(db, broker.generation, trust_broker=settings.is_sqlite)
+        # One process writes a SQLite file: its data version tells when a snapshot is current.
+        changes = (
+            SqliteChanges(settings.sqlalchemy_url.removeprefix("sqlite:///"))
+            if settings.is_sqlite
+            else None
+        )
+        app.state.snapshots = SnapshotCache(db, broker.generation, changes=changes)
         # Joins waiting for the write lock hold a worker thread each: at most this many.
         app.state.joins = anyio.CapacityLimiter(WRITERS)
         # Read in each worker process; opens SQLite's files while they are plentiful.
@@ -76,6 +82,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
             await broker.stop()
+            if changes is not None:
+                changes.close()
             db.engine.dispose()
 
     app = FastAPI(

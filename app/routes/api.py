@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app import models
 from app.clock import Clock
+from app.config import Settings
 from app.db import Database
 from app.deps import (
     AdminTokenDep,
@@ -22,8 +23,8 @@ from app.deps import (
     ClockDep,
     FailureGuard,
     LimitsDep,
+    Organiser,
     OrganiserRead,
-    OrganiserTokenDep,
     OrganiserWrite,
     ProjectorEvent,
     PublicUrlDep,
@@ -32,7 +33,7 @@ from app.deps import (
     TokenDep,
     WriteSession,
 )
-from app.errors import Forbidden, NotFound, RowErrors, Unauthorised
+from app.errors import Forbidden, RowErrors, Unauthorised
 from app.fdlimit import live_load
 from app.realtime import Broker
 from app.schemas import (
@@ -140,55 +141,55 @@ def create_event(
 
 @router.get("/events/{event_id}", responses=ORGANISER, tags=["events"])
 def read_event(
-    event: OrganiserRead,
+    organiser: OrganiserRead,
     session: ReadSession,
     settings: SettingsDep,
     base: PublicUrlDep,
-    token: OrganiserTokenDep,
 ) -> EventRead:
-    assert token is not None  # checked by OrganiserRead
+    return _event_read(session, organiser, settings, base)
+
+
+def _event_read(session: Session, organiser: Organiser, settings: Settings, base: str) -> EventRead:
     return views.event_read(
-        session, event, settings=settings, public_url=base, organiser_token=token
+        session,
+        organiser.event,
+        settings=settings,
+        public_url=base,
+        organiser_token=organiser.token,
     )
 
 
 @router.patch("/events/{event_id}", responses=errors(401, 403, 404, 409, 429), tags=["events"])
 def update_event(
     data: EventUpdate,
-    event: OrganiserWrite,
+    organiser: OrganiserWrite,
     session: WriteSession,
     settings: SettingsDep,
     base: PublicUrlDep,
-    token: OrganiserTokenDep,
 ) -> EventRead:
-    assert token is not None
-    event_service.update_event(session=session, event=event, data=data)
-    return views.event_read(
-        session, event, settings=settings, public_url=base, organiser_token=token
-    )
+    event_service.update_event(session=session, event=organiser.event, data=data)
+    return _event_read(session, organiser, settings, base)
 
 
 @router.get("/events/{event_id}/console", responses=ORGANISER, tags=["events"])
 def console_state(
     request: Request,
-    event: OrganiserRead,
+    organiser: OrganiserRead,
     session: ReadSession,
     clock: ClockDep,
     settings: SettingsDep,
     base: PublicUrlDep,
-    token: OrganiserTokenDep,
 ) -> ConsoleState:
     """What the organiser console shows: the event, the roster and the current round (the
     same as each message of its live stream)."""
-    assert token is not None
     return views.console_read(
         session,
-        event,
+        organiser.event,
         clock.now(),
         settings=settings,
         public_url=base,
-        organiser_token=token,
-        live=live_load(request.app, event.id),
+        organiser_token=organiser.token,
+        live=live_load(request.app, organiser.event.id),
     )
 
 
@@ -197,13 +198,12 @@ def console_state(
 
 @router.get("/events/{event_id}/attendees", responses=ORGANISER, tags=["attendees"])
 def list_attendees(
-    event: OrganiserRead, session: ReadSession, base: PublicUrlDep, token: OrganiserTokenDep
+    organiser: OrganiserRead, session: ReadSession, base: PublicUrlDep
 ) -> list[AttendeeOut]:
     """The roster; `link` is the personal link of each person the organiser added."""
-    assert token is not None  # checked by OrganiserRead
     return [
-        views.attendee_out(attendee, organiser_token=token, public_url=base)
-        for attendee in attendee_service.roster(session, event)
+        views.attendee_out(attendee, organiser_token=organiser.token, public_url=base)
+        for attendee in attendee_service.roster(session, organiser.event)
     ]
 
 
@@ -215,21 +215,19 @@ def list_attendees(
 )
 def add_walk_up(
     data: WalkUp,
-    event: OrganiserWrite,
+    organiser: OrganiserWrite,
     session: WriteSession,
     clock: ClockDep,
     base: PublicUrlDep,
-    organiser_token: OrganiserTokenDep,
 ) -> Joined:
     """Add someone by hand (a walk-up); they get their own personal link."""
-    assert organiser_token is not None  # checked by OrganiserWrite
     attendee, token = attendee_service.add_by_organiser(
         session=session,
-        event=event,
+        event=organiser.event,
         data=data,
         now=clock.now(),
         presence=data.presence,
-        organiser_token=organiser_token,
+        organiser_token=organiser.token,
     )
     return Joined(
         attendee_id=attendee.id,
@@ -242,18 +240,19 @@ def add_walk_up(
 def update_attendee(
     attendee_id: AttendeeId,
     data: AttendeeUpdate,
-    event: OrganiserWrite,
+    organiser: OrganiserWrite,
     session: WriteSession,
     base: PublicUrlDep,
-    token: OrganiserTokenDep,
 ) -> AttendeeOut:
     """Check someone in (`presence`), or correct their profile."""
-    assert token is not None  # checked by OrganiserWrite
-    attendee = attendee_service.organiser_attendee(session, event, attendee_id)
+    attendee = attendee_service.organiser_attendee(session, organiser.event, attendee_id)
     attendee_service.update_attendee(
-        session=session, event=event, attendee=attendee, changes=data.model_dump(exclude_unset=True)
+        session=session,
+        event=organiser.event,
+        attendee=attendee,
+        changes=data.model_dump(exclude_unset=True),
     )
-    return views.attendee_out(attendee, organiser_token=token, public_url=base)
+    return views.attendee_out(attendee, organiser_token=organiser.token, public_url=base)
 
 
 @router.delete(
@@ -263,10 +262,10 @@ def update_attendee(
     tags=["attendees"],
 )
 def remove_attendee(
-    attendee_id: AttendeeId, event: OrganiserWrite, session: WriteSession
+    attendee_id: AttendeeId, organiser: OrganiserWrite, session: WriteSession
 ) -> Response:
-    attendee = attendee_service.organiser_attendee(session, event, attendee_id)
-    attendee_service.remove(session=session, event=event, attendee=attendee)
+    attendee = attendee_service.organiser_attendee(session, organiser.event, attendee_id)
+    attendee_service.remove(session=session, event=organiser.event, attendee=attendee)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -281,11 +280,10 @@ def remove_attendee(
 )
 def import_attendees(
     data: Annotated[bytes, Body(media_type="text/csv", description="The guest list (CSV)")],
-    event: OrganiserWrite,
+    organiser: OrganiserWrite,
     session: WriteSession,
     clock: ClockDep,
     base: PublicUrlDep,
-    organiser_token: OrganiserTokenDep,
     response: Response,
     mapping: Annotated[
         str | None,
@@ -296,7 +294,7 @@ def import_attendees(
     """Import a guest list: UTF-8 (with or without BOM), comma or semicolon separated;
     Eventbrite, Luma and pretix column names are recognised. Every row is checked first: a
     file with a bad row imports nothing (422, each bad row with its line and reason)."""
-    plan = imports.read(data, event, imports.parse_corrections(mapping))
+    plan = imports.read(data, organiser.event, imports.parse_corrections(mapping))
     result = ImportResult(
         columns=plan.columns,
         mapping=plan.mapping,
@@ -309,13 +307,12 @@ def import_attendees(
             raise RowErrors(plan.errors)
         response.status_code = status.HTTP_200_OK
         return result
-    assert organiser_token is not None  # checked by OrganiserWrite
     saved = imports.save(
         session=session,
-        event=event,
+        event=organiser.event,
         plan=plan,
         now=clock.now(),
-        organiser_token=organiser_token,
+        organiser_token=organiser.token,
     )
     for item in saved:
         result.attendees.append(
@@ -349,7 +346,7 @@ async def join(
 ) -> Joined:
     """Join an event with its join code: returns the attendee's token and personal link."""
     limits.join(client)
-    limits.check_failures(client)
+    limits.check_failures(client)  # before the write lock: a guesser waits for nothing
     code = normalise_join_code(join_code)
     token = new_token()
     db: Database = request.app.state.db
@@ -359,11 +356,8 @@ async def join(
         # One short write transaction in one worker thread: the body was checked before it,
         # the token made; SQLite's single writer lock is held for the inserts alone.
         with db.writing() as session:
-            try:
+            with FailureGuard(limits, client):
                 found = event_service.event_by_join_code(session, code)
-            except NotFound:
-                limits.failed(client)
-                raise
             # Under the event's lock: a join never lands in an event being finished or purged.
             event = event_service.get_event(session, found.id, lock=True)
             attendee, _ = attendee_service.join(
@@ -426,18 +420,18 @@ def _json(model: BaseModel) -> Response:
 
 @router.patch("/me", responses=errors(401, 429), tags=["me"])
 def update_me(data: MeUpdate, me: AttendeeWrite, session: WriteSession, clock: ClockDep) -> MeRead:
-    event = event_service.get_event(session, me.event_id)
+    event = me.event
     attendee_service.update_me(
-        session=session, event=event, attendee=me, data=data, now=clock.now()
+        session=session, event=event, attendee=me.attendee, data=data, now=clock.now()
     )
-    return _me(session, me, clock)
+    return _me(session, me.attendee, clock)
 
 
 @router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, responses=ATTENDEE, tags=["me"])
 def delete_me(me: AttendeeWrite, session: WriteSession) -> Response:
     """Delete your profile and contact details; past tables keep an anonymous place."""
-    event = event_service.get_event(session, me.event_id)
-    attendee_service.remove(session=session, event=event, attendee=me)
+    event = me.event
+    attendee_service.remove(session=session, event=event, attendee=me.attendee)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -461,11 +455,11 @@ def set_presence(
     data: PresenceRequest, me: AttendeeWrite, session: WriteSession, clock: ClockDep
 ) -> MeRead:
     """I'm here / taking a break / leaving: decides whether the next round includes you."""
-    event = event_service.get_event(session, me.event_id)
+    event = me.event
     attendee_service.update_attendee(
-        session=session, event=event, attendee=me, changes={"presence": data.state}
+        session=session, event=event, attendee=me.attendee, changes={"presence": data.state}
     )
-    return _me(session, me, clock)
+    return _me(session, me.attendee, clock)
 
 
 @router.post("/me/report", responses=errors(401, 409, 429), tags=["me"])
@@ -473,16 +467,16 @@ def report(
     data: ReportRequest, me: AttendeeWrite, session: WriteSession, clock: ClockDep
 ) -> MeRead:
     """My partner isn't here / we already know each other: re-pair the stranded people."""
-    event = event_service.get_event(session, me.event_id)
+    event = me.event
     round_service.report(
         session=session,
         event=event,
-        attendee=me,
+        attendee=me.attendee,
         kind=data.kind,
         partner_id=data.attendee_id,
         now=clock.now(),
     )
-    return _me(session, me, clock)
+    return _me(session, me.attendee, clock)
 
 
 @router.post("/me/interest", responses=errors(401, 403, 404, 429), tags=["me"])
@@ -490,33 +484,35 @@ def interest(
     data: InterestRequest, me: AttendeeWrite, session: WriteSession, clock: ClockDep
 ) -> MeRead:
     """Stay in touch with someone you met; a connection when both say yes."""
-    event = event_service.get_event(session, me.event_id)
+    event = me.event
     attendee_service.set_interest(
         session=session,
         event=event,
-        attendee=me,
+        attendee=me.attendee,
         other_id=data.attendee_id,
         interested=data.interested,
-        met=views.met_ids(session, event, me),
+        met=views.met_ids(session, event, me.attendee),
         now=clock.now(),
     )
-    return _me(session, me, clock)
+    return _me(session, me.attendee, clock)
 
 
 # ------------------------------------------------------------------ rounds and the clock
 
 
 @router.get("/events/{event_id}/rounds", responses=ORGANISER, tags=["rounds"])
-def list_rounds(event: OrganiserRead, session: ReadSession, clock: ClockDep) -> list[RoundRead]:
-    return views.rounds_read(session, event, clock.now())
+def list_rounds(organiser: OrganiserRead, session: ReadSession, clock: ClockDep) -> list[RoundRead]:
+    return views.rounds_read(session, organiser.event, clock.now())
 
 
 @router.get(
     "/events/{event_id}/rounds/preview", responses=errors(401, 403, 404, 409, 429), tags=["rounds"]
 )
-def preview_round(event: OrganiserRead, session: ReadSession) -> Preview:
+def preview_round(organiser: OrganiserRead, session: ReadSession) -> Preview:
     """The next round as the matcher would draw it now, with its quality; nothing is saved."""
-    return views.preview_read(session, event, round_service.preview(session, event))
+    return views.preview_read(
+        session, organiser.event, round_service.preview(session, organiser.event)
+    )
 
 
 @router.post(
@@ -526,61 +522,57 @@ def preview_round(event: OrganiserRead, session: ReadSession) -> Preview:
     tags=["rounds"],
 )
 def start_round(
-    data: RoundStart, event: OrganiserWrite, session: WriteSession, clock: ClockDep
+    data: RoundStart, organiser: OrganiserWrite, session: WriteSession, clock: ClockDep
 ) -> RoundRead:
     """Start round `expected_index`; 409 unless it is the next one (a double click is safe)."""
     now = clock.now()
     round_ = round_service.start_next(
-        session=session, event=event, now=now, expected_index=data.expected_index
+        session=session, event=organiser.event, now=now, expected_index=data.expected_index
     )
-    return views.round_read(session, event, round_, now)
+    return views.round_read(session, organiser.event, round_, now)
 
 
 @router.post("/events/{event_id}/clock", responses=errors(401, 403, 404, 409, 429), tags=["rounds"])
 def clock_action(
-    data: ClockRequest, event: OrganiserWrite, session: WriteSession, clock: ClockDep
+    data: ClockRequest, organiser: OrganiserWrite, session: WriteSession, clock: ClockDep
 ) -> RoundRead:
     """Pause, resume, add time to, or end the current round."""
     now = clock.now()
     round_ = round_service.clock_action(
-        session=session, event=event, action=data.action, seconds=data.seconds, now=now
+        session=session, event=organiser.event, action=data.action, seconds=data.seconds, now=now
     )
-    return views.round_read(session, event, round_, now)
+    return views.round_read(session, organiser.event, round_, now)
 
 
 @router.post(
     "/events/{event_id}/finish", responses=errors(401, 403, 404, 409, 429), tags=["rounds"]
 )
 def finish_event(
-    event: OrganiserWrite,
+    organiser: OrganiserWrite,
     session: WriteSession,
     clock: ClockDep,
     settings: SettingsDep,
     base: PublicUrlDep,
-    token: OrganiserTokenDep,
 ) -> EventRead:
     """End the event now: the current round ends, no more rounds or joins; exports,
     statistics and the purge of personal data follow."""
-    assert token is not None  # checked by OrganiserWrite
-    round_service.finish(session=session, event=event, now=clock.now())
-    return views.event_read(
-        session, event, settings=settings, public_url=base, organiser_token=token
-    )
+    round_service.finish(session=session, event=organiser.event, now=clock.now())
+    return _event_read(session, organiser, settings, base)
 
 
 @router.get("/events/{event_id}/stats", responses=ORGANISER, tags=["events"])
-def event_statistics(event: OrganiserRead, session: ReadSession) -> EventStats:
+def event_statistics(organiser: OrganiserRead, session: ReadSession) -> EventStats:
     """Per round and in total: conversations held, mutual connections, and the share of
     pairs with common ground (kept after the personal data is deleted)."""
-    return EventStats.model_validate(stats.event_stats(snapshot.load(session, event.id)))
+    return EventStats.model_validate(stats.event_stats(snapshot.load(session, organiser.event.id)))
 
 
 @router.post("/events/{event_id}/purge", responses=errors(401, 403, 404, 409, 429), tags=["events"])
-def purge_event(event: OrganiserWrite, session: WriteSession, clock: ClockDep) -> Purged:
+def purge_event(organiser: OrganiserWrite, session: WriteSession, clock: ClockDep) -> Purged:
     """Delete the event's personal data now (it must have ended): attendees, answers,
     contacts, interests. The settings and statistics stay. This cannot be undone."""
     now = clock.now()
-    removed = retention.purge_finished(session=session, event=event, now=now)
+    removed = retention.purge_finished(session=session, event=organiser.event, now=now)
     return Purged(purged_at=now, attendees_removed=removed)
 
 
@@ -593,10 +585,12 @@ def purge_event(event: OrganiserWrite, session: WriteSession, clock: ClockDep) -
     responses=errors(401, 403, 404, 409, 429),
     tags=["rounds"],
 )
-def fix_plan(event: OrganiserWrite, session: WriteSession) -> PrintedPlan:
+def fix_plan(organiser: OrganiserWrite, session: WriteSession) -> PrintedPlan:
     """Plan every round not yet drawn for the people here or registered, to print it:
     live rounds then keep each printed group and table while all its members are there."""
-    return PrintedPlan.model_validate({"rounds": printing.fix_plan(session=session, event=event)})
+    return PrintedPlan.model_validate(
+        {"rounds": printing.fix_plan(session=session, event=organiser.event)}
+    )
 
 
 @router.delete(
@@ -605,9 +599,9 @@ def fix_plan(event: OrganiserWrite, session: WriteSession) -> PrintedPlan:
     responses=ORGANISER,
     tags=["rounds"],
 )
-def release_plan(event: OrganiserWrite, session: WriteSession) -> Response:
+def release_plan(organiser: OrganiserWrite, session: WriteSession) -> Response:
     """Drop the printed plan: the remaining rounds are drawn live again."""
-    printing.release_plan(session=session, event=event)
+    printing.release_plan(session=session, event=organiser.event)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -646,19 +640,21 @@ def _download(data: bytes, filename: str, media_type: str = "text/csv; charset=u
     },
     tags=["exports"],
 )
-def export_connections_csv(event: OrganiserRead, session: ReadSession) -> Response:
+def export_connections_csv(organiser: OrganiserRead, session: ReadSession) -> Response:
     """Who met whom, their common ground, who asked to stay in touch; contacts only on
     connections, as consented. Safe to open in a spreadsheet (UTF-8 with BOM)."""
-    return _download(exports.connections_csv(session, event), f"connections-{event.id}.csv")
+    return _download(
+        exports.connections_csv(session, organiser.event), f"connections-{organiser.event.id}.csv"
+    )
 
 
 @router.get("/events/{event_id}/export/connections.json", responses=ORGANISER, tags=["exports"])
 def export_connections_json(
-    event: OrganiserRead, session: ReadSession, response: Response
+    organiser: OrganiserRead, session: ReadSession, response: Response
 ) -> ConnectionsExport:
     """The same as the CSV, as JSON: every meeting, and per person their connections."""
     response.headers["Cache-Control"] = "no-store"
-    return ConnectionsExport.model_validate(exports.connections_document(session, event))
+    return ConnectionsExport.model_validate(exports.connections_document(session, organiser.event))
 
 
 @router.get(
@@ -671,31 +667,32 @@ def export_connections_json(
     tags=["exports"],
 )
 def export_links_csv(
-    event: OrganiserRead, session: ReadSession, base: PublicUrlDep, token: OrganiserTokenDep
+    organiser: OrganiserRead, session: ReadSession, base: PublicUrlDep
 ) -> Response:
     """Everyone's personal link, for a mail merge: people the organiser imported or added
     have one; people who joined on their own phone are listed without. Safe to open in a
     spreadsheet (UTF-8 with BOM)."""
-    assert token is not None  # checked by OrganiserRead
     return _download(
-        exports.links_csv(session, event, organiser_token=token, public_url=base),
-        f"links-{event.id}.csv",
+        exports.links_csv(
+            session, organiser.event, organiser_token=organiser.token, public_url=base
+        ),
+        f"links-{organiser.event.id}.csv",
     )
 
 
 @router.get("/events/{event_id}/export/links.json", responses=ORGANISER, tags=["exports"])
 def export_links_json(
-    event: OrganiserRead,
+    organiser: OrganiserRead,
     session: ReadSession,
     base: PublicUrlDep,
-    token: OrganiserTokenDep,
     response: Response,
 ) -> PersonalLinksExport:
     """The same as the CSV, as JSON."""
-    assert token is not None  # checked by OrganiserRead
     response.headers["Cache-Control"] = "no-store"
     return PersonalLinksExport.model_validate(
-        exports.links_document(session, event, organiser_token=token, public_url=base)
+        exports.links_document(
+            session, organiser.event, organiser_token=organiser.token, public_url=base
+        )
     )
 
 

@@ -17,14 +17,13 @@ from app.deps import (
     ClientDep,
     DatabaseDep,
     EventId,
+    FailureGuard,
     LimitsDep,
     OrganiserTokenDep,
     TokenDep,
     public_url,
 )
-from app.errors import Forbidden, NotFound, Unauthorised
 from app.fdlimit import FileBudget, StreamKind, StreamSlot, live_load
-from app.ratelimit import RateLimits
 from app.realtime import Broker
 from app.routes import api
 from app.schemas import ErrorDetail
@@ -34,15 +33,6 @@ from app.services import views
 from app.services.snapshot import SnapshotCache
 
 router = APIRouter(prefix="/api/v1", tags=["streams"])
-
-
-def _guarded_lookup(limits: RateLimits, client: str, lookup: Callable[[], str]) -> str:
-    limits.check_failures(client)
-    try:
-        return lookup()
-    except (Unauthorised, Forbidden, NotFound):
-        limits.failed(client)
-        raise
 
 
 async def _stream(
@@ -88,13 +78,9 @@ def _parts(request: Request) -> tuple[Database, Clock, str]:
 def _stream_attendee(
     db: DatabaseDep, token: TokenDep, limits: LimitsDep, client: ClientDep
 ) -> tuple[str, str]:
-    def who() -> str:
-        with db.reading() as session:
-            attendee = attendee_service.attendee_by_token(session, token)
-            return f"{attendee.event_id}:{attendee.id}"
-
-    event_id, attendee_id = _guarded_lookup(limits, client, who).split(":")
-    return event_id, attendee_id
+    with FailureGuard(limits, client), db.reading() as session:
+        attendee = attendee_service.attendee_by_token(session, token)
+        return attendee.event_id, attendee.id
 
 
 def _stream_projector(
@@ -104,11 +90,8 @@ def _stream_projector(
     client: ClientDep,
     key: Annotated[str | None, Query(max_length=64)] = None,
 ) -> str:
-    def check() -> str:
-        with db.reading() as session:
-            return event_service.projector_event(session, event_id, key).id
-
-    return _guarded_lookup(limits, client, check)
+    with FailureGuard(limits, client), db.reading() as session:
+        return event_service.projector_event(session, event_id, key).id
 
 
 def _stream_organiser(
@@ -118,11 +101,10 @@ def _stream_organiser(
     limits: LimitsDep,
     client: ClientDep,
 ) -> tuple[str, str]:
-    def check() -> str:
-        with db.reading() as session:
-            return event_service.organiser_event(session, event_id, token).id
-
-    return _guarded_lookup(limits, client, check), token or ""
+    with FailureGuard(limits, client), db.reading() as session:
+        event = event_service.organiser_event(session, event_id, token)
+    assert token is not None  # organiser_event refuses a missing token
+    return event.id, token
 
 
 def _admission(kind: StreamKind) -> Callable[[Request], AsyncIterator[StreamSlot]]:

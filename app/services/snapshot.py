@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -187,27 +186,30 @@ class SnapshotCache:
     the generation it was loaded at (read before loading, so a change that lands during
     the load makes the next caller load again).
 
-    With `trust_broker` (one server process: SQLite), every change made by this server
-    reaches the broker before its response is sent, so a current snapshot answers an
-    attendee with no database trip at all (`person`); a change made by another process (the
-    command line's purge) is still seen within `MAX_AGE` seconds, when a snapshot is checked
-    against the event's version again. With several workers (PostgreSQL), a NOTIFY from
-    another worker may arrive after that worker's response: readers check the version.
+    With `changes` (one server process: SQLite's data version, see app.db.SqliteChanges),
+    a snapshot found current against the database stays current until the database changes
+    at all, by this process or another (the command line's purge): until then it answers an
+    attendee with no trip to a worker thread (`person`). With several workers (PostgreSQL),
+    a NOTIFY from another worker may arrive after that worker's response: readers check the
+    event's version in the database every time.
     """
 
-    MAX_AGE = 1.0
     # Tokens remembered (token hash -> attendee, event); forgotten all at once past this.
     MAX_TOKENS = 100_000
 
     def __init__(
-        self, db: Database, generation: Callable[[str], int], *, trust_broker: bool = False
+        self,
+        db: Database,
+        generation: Callable[[str], int],
+        *,
+        changes: Callable[[], int] | None = None,
     ) -> None:
         self._db = db
         self._generation = generation
-        self._trust_broker = trust_broker
+        self._changes = changes
         self._entries: dict[str, tuple[int, Snapshot]] = {}
-        # When each event's snapshot was last found current against the database.
-        self._checked: dict[str, float] = {}
+        # The database's data version when each event's snapshot was last found current.
+        self._checked: dict[str, int] = {}
         self._tokens: dict[str, tuple[str, str]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -220,6 +222,8 @@ class SnapshotCache:
         with self._guard:
             lock = self._locks.setdefault(event_id, threading.Lock())
         with lock:
+            # Read before the check: a change landing meanwhile makes the next caller check.
+            seen = self._changes() if self._changes is not None else 0
             wanted = self._generation(event_id)
             cached = self._entries.get(event_id)
             if (
@@ -228,12 +232,12 @@ class SnapshotCache:
                 and (version is None or cached[1].event.version >= version)
             ):
                 if version is not None:
-                    self._checked[event_id] = time.monotonic()
+                    self._checked[event_id] = seen
                 return cached[1]
             with self._db.reading() as session:
                 snapshot = load(session, event_id)
             self._entries[event_id] = (wanted, snapshot)
-            self._checked[event_id] = time.monotonic()
+            self._checked[event_id] = seen
             return snapshot
 
     def remember(self, token_hash: str, attendee_id: str, event_id: str) -> None:
@@ -245,13 +249,13 @@ class SnapshotCache:
     def person(self, token_hash: str) -> tuple[Snapshot, models.Attendee] | None:
         """The attendee with this token and their event's snapshot, from memory alone when
         that is safe (see the class); None sends the caller to the database."""
-        known = self._tokens.get(token_hash) if self._trust_broker else None
-        if known is None:
+        changes = self._changes
+        known = self._tokens.get(token_hash) if changes is not None else None
+        if changes is None or known is None:
             return None
         attendee_id, event_id = known
         shared = self.current(event_id)
-        checked = self._checked.get(event_id)
-        if shared is None or checked is None or time.monotonic() - checked > self.MAX_AGE:
+        if shared is None or self._checked.get(event_id) != changes():
             return None
         if shared.token_hashes.get(token_hash) != attendee_id:
             return None  # deleted or removed since: the database says what is true
