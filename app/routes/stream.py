@@ -27,6 +27,7 @@ from app.fdlimit import FileBudget, StreamKind, StreamSlot, live_load
 from app.realtime import Broker
 from app.routes import api
 from app.schemas import ErrorDetail
+from app.security import token_hash
 from app.services import attendees as attendee_service
 from app.services import events as event_service
 from app.services import views
@@ -72,15 +73,29 @@ def _parts(request: Request) -> tuple[Database, Clock, str]:
 
 
 # Who may stream is settled in dependencies, before the response starts (an error inside
-# the stream could no longer change its status). They hold no session for the stream's life.
+# the stream could no longer change its status), and before a slot is taken (a bad token is
+# 401, and counted, even when the server has no room). They hold no session for the stream's
+# life.
 
 
-def _stream_attendee(
-    db: DatabaseDep, token: TokenDep, limits: LimitsDep, client: ClientDep
+async def _stream_attendee(
+    request: Request, db: DatabaseDep, token: TokenDep, limits: LimitsDep, client: ClientDep
 ) -> tuple[str, str]:
-    with FailureGuard(limits, client), db.reading() as session:
-        attendee = attendee_service.attendee_by_token(session, token)
-        return attendee.event_id, attendee.id
+    snapshots: SnapshotCache = request.app.state.snapshots
+    limits.check_failures(client)
+    # A room opening its pages at once: known tokens need no trip to the database.
+    known = snapshots.person(token_hash(token)) if token else None
+    if known is not None:
+        shared, me = known
+        return shared.event.id, me.id
+
+    def lookup() -> tuple[str, str]:
+        with FailureGuard(limits, client), db.reading() as session:
+            attendee = attendee_service.attendee_by_token(session, token)
+            snapshots.remember(attendee.token_hash, attendee.id, attendee.event_id)
+            return attendee.event_id, attendee.id
+
+    return await run_in_threadpool(lookup)
 
 
 def _stream_projector(
@@ -147,8 +162,8 @@ STREAM_ERRORS = {
 @router.get("/me/stream", response_class=EventSourceResponse, responses=STREAM_ERRORS)
 async def me_stream(
     request: Request,
-    slot: PhoneSlot,
     who: Annotated[tuple[str, str], Depends(_stream_attendee)],
+    slot: PhoneSlot,
 ) -> AsyncIterable[ServerSentEvent]:
     """Your state (as GET /me) now and after every change of the event; heartbeats between."""
     _, clock, _ = _parts(request)
@@ -177,8 +192,8 @@ async def me_stream(
 )
 async def display_stream(
     request: Request,
-    _slot: ProjectorSlot,
     event_id: Annotated[str, Depends(_stream_projector)],
+    _slot: ProjectorSlot,
 ) -> AsyncIterable[ServerSentEvent]:
     """The projector's state (as GET /display) now and after every change."""
     _, clock, public_url = _parts(request)
@@ -197,8 +212,8 @@ async def display_stream(
 )
 async def console_stream(
     request: Request,
-    _slot: OrganiserSlot,
     organiser: Annotated[tuple[str, str], Depends(_stream_organiser)],
+    _slot: OrganiserSlot,
 ) -> AsyncIterable[ServerSentEvent]:
     """The organiser console's state: the event, the roster and the current round."""
     db, clock, base = _parts(request)
