@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/matching.py [--quick] [--repeat N] [--elife DIR]
 
 A script that prints plain-text tables (never a test). Times are medians over `--repeat`
-runs (default 3); the exact optima and the networkx greedy plans are computed once. --quick
-skips the slowest reference measurements: the exact optimum of the 2000-person round and
-networkx at 300 people. docs/benchmarks.md explains every figure and holds the latest
-output.
+runs (default 3); the exact optima and the plans of the fairness section are computed once.
+--quick skips the slowest measurements: the exact optimum of the 2000-person round,
+networkx at 300 people and the 2000-person fairness room. The eLife 2014 data set is read
+from --elife (not copied into the project). docs/benchmarks.md explains every figure and
+holds the latest output.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks.report import heading, say, table
-from matching.model import Attendee, History, Plan, Question, Room, Rules, pair
+from matching.defaults import DEFAULT_QUESTIONS
+from matching.fairness import NOTHING, best_possible, beyond_forced
+from matching.model import Attendee, History, Plan, Question, Room, Round, Rules, pair
 from matching.plan import plan_rounds
 from matching.scoring import FloatMatrix, Scorer, normalise
-from matching.solve import SCALE, SolverOptions, _graph, max_weight_pairs, repair, solve_round
+from matching.solve import SolverOptions, _graph, max_weight_pairs, repair, solve_round
 from matching.synthetic import synthetic_room
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +55,7 @@ PLAN_SEED = 1  # plan_rounds(..., seed=PLAN_SEED)
 RANDOM_SEED = 7  # random pairing
 PLAN_ROUNDS = 8
 ELIFE_ROUNDS = 5
+ELIFE_PAPER = 395  # complementary matches over the paper's first 5 rounds
 REPAIR_SIZE = 2000
 SPREAD_SIZE = 2000  # one round is also timed in other rooms of this size: the target is close
 SPREAD_SEEDS = (0, 1, 2, 3, 4)
@@ -233,38 +237,6 @@ def check_plan(plan: Plan, scorer: Scorer, found: Figures) -> list[str]:
     return problems
 
 
-def networkx_greedy(
-    points: FloatMatrix, rounds: int, met_before: set[tuple[int, int]]
-) -> tuple[list[list[tuple[int, int]]], float]:
-    """The published tools' approach: each round on its own, networkx's maximum-weight
-    matching on raw points (integer, same scale as ours), pairs already met left out.
-    With an odd head-count, the one left unmatched just sits out. Returns the rounds and the
-    seconds spent in networkx."""
-    n = len(points)
-    weights = np.rint(points * SCALE).astype(np.int64)
-    met = np.zeros((n, n), dtype=np.bool_)
-    for a, b in met_before:
-        met[a, b] = met[b, a] = True
-    planned: list[list[tuple[int, int]]] = []
-    spent = 0.0
-    for _ in range(rounds):
-        rows, cols = np.nonzero(np.triu(~met, 1))
-        graph: nx.Graph[int] = nx.Graph()
-        graph.add_nodes_from(range(n))
-        graph.add_weighted_edges_from(
-            zip(rows.tolist(), cols.tolist(), weights[rows, cols].tolist(), strict=True)
-        )
-        elapsed, found = run_once(
-            partial(nx.max_weight_matching, graph, maxcardinality=True, weight="weight")
-        )
-        spent += elapsed
-        pairs = sorted((min(int(a), int(b)), max(int(a), int(b))) for a, b in found)
-        for a, b in pairs:
-            met[a, b] = met[b, a] = True
-        planned.append(pairs)
-    return planned, spent
-
-
 def random_pairing(n: int, rounds: int, seed: int) -> list[list[tuple[int, int]]]:
     """A random perfect pairing each round (seeded), nothing excluded; odd: one left out."""
     rng = random.Random(seed)
@@ -274,54 +246,6 @@ def random_pairing(n: int, rounds: int, seed: int) -> list[list[tuple[int, int]]
         rng.shuffle(order)
         planned.append([(order[i], order[i + 1]) for i in range(0, n - 1, 2)])
     return planned
-
-
-def quality_rows(found: Sequence[Figures]) -> list[list[str]]:
-    return [
-        [
-            f.name,
-            f"{f.total:.1f}",
-            f"{f.mean:.2f}",
-            f"{f.weakest:.2f}",
-            f"{f.weakest_matchable:.2f}",
-            f"{f.empty}/{f.pairs} ({percent(f.empty, f.pairs)})",
-            str(f.unavoidable),
-            str(f.colleagues),
-            str(f.repeats),
-            "-" if f.seconds is None else seconds(f.seconds),
-        ]
-        for f in found
-    ]
-
-
-QUALITY_HEADERS = (
-    "plan",
-    "total",
-    "mean/person",
-    "weakest",
-    "weakest*",
-    "nothing in common",
-    "unavoidable",
-    "colleagues",
-    "repeats",
-    "time (s)",
-)
-
-
-def per_round_table(ours: Figures, other: Figures) -> str:
-    rows = [
-        [str(i + 1), f"{a:.1f}", f"{b:.1f}", f"{100.0 * (a - b) / b:+.1f}%" if b else "-"]
-        for i, (a, b) in enumerate(zip(ours.per_round, other.per_round, strict=True))
-    ]
-    rows.append(
-        [
-            "all",
-            f"{ours.total:.1f}",
-            f"{other.total:.1f}",
-            f"{100.0 * (ours.total - other.total) / other.total:+.1f}%" if other.total else "-",
-        ]
-    )
-    return table(["round", ours.name, other.name, "ours vs greedy"], rows)
 
 
 # --------------------------------------------------------------------------- results
@@ -339,6 +263,7 @@ class Results:
     networkx_equal: dict[int, bool] = field(default_factory=dict)
     repair_time: float | None = None
     repair_scorer_time: float | None = None
+    fair: list[FairRoom] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -540,70 +465,6 @@ def networkx_speed(results: Results, repeat: int, quick: bool) -> None:
     )
 
 
-def greedy_quality(results: Results, repeat: int, quick: bool) -> None:
-    heading(f"4. Plans of {PLAN_ROUNDS} rounds: ours vs the published tools' approach")
-    say("networkx greedy = each round on its own: networkx max-weight matching on raw points,")
-    say("pairs already met left out (the approach of the published tools). Figures in points:")
-    say("total = sum of group scores over the plan; mean/person and weakest = an attendee's")
-    say("common ground over the plan; colleague pairs = same organisation (ours avoids them,")
-    say("greedy does not know about them); weakest* = the weakest among people with common")
-    say("ground with at least one other; unavoidable = pairs with nothing in common that include")
-    say("someone with nothing in common with anyone (empty profile). Time: ours = whole")
-    say("plan_rounds (median); networkx greedy = seconds inside networkx only (once).")
-    say("'ours fair=False' = plan_rounds with SolverOptions(fair=False): raw points, colleagues")
-    say("still avoided, to tell the cost of fairness from the cost of avoiding colleagues.")
-    summary: list[Figures] = []
-    for n in NETWORKX_SIZES:
-        if quick and n > QUICK_NETWORKX_MAX:
-            say()
-            say(f"N = {n}: skipped (--quick)")
-            continue
-        if n in results.plans:
-            room, plan = results.plans[n]
-            elapsed = results.plan_time[n]
-        else:
-            room = synthetic_room(n, seed=ROOM_SEED)
-            elapsed, plan = median_time(
-                partial(plan_rounds, room, rounds=PLAN_ROUNDS, seed=PLAN_SEED), repeat
-            )
-        scorer = Scorer(room)
-        points = room_points(scorer)
-        everyone = np.arange(n, dtype=np.int64)
-        same_org = scorer.same_organisation(everyone, everyone)
-        ours = figures(f"ours N={n}", plan_groups(plan, scorer), points, same_org, set(), elapsed)
-        results.warnings.extend(f"plan N={n}: {p}" for p in check_plan(plan, scorer, ours))
-        unfair_time, unfair_plan = median_time(
-            partial(
-                plan_rounds,
-                room,
-                rounds=PLAN_ROUNDS,
-                seed=PLAN_SEED,
-                options=SolverOptions(fair=False),
-            ),
-            repeat,
-        )
-        unfair = figures(
-            f"ours fair=False N={n}",
-            plan_groups(unfair_plan, scorer),
-            points,
-            same_org,
-            set(),
-            unfair_time,
-        )
-        greedy_rounds, greedy_time = networkx_greedy(points, PLAN_ROUNDS, set())
-        greedy = figures(
-            f"networkx greedy N={n}", greedy_rounds, points, same_org, set(), greedy_time
-        )
-        say()
-        say(f"N = {n}: total common ground per round (points)")
-        say(per_round_table(ours, greedy))
-        summary.extend([ours, unfair, greedy])
-    if summary:
-        say()
-        say("Over the plan:")
-        say(table(QUALITY_HEADERS, quality_rows(summary)))
-
-
 def nothing_in_common(results: Results) -> None:
     heading(f"5. Pairs with nothing in common over {PLAN_ROUNDS} rounds: ours vs random pairing")
     say(f"Random = a random perfect pairing each round (random.Random({RANDOM_SEED})), nothing")
@@ -745,53 +606,425 @@ def elife_room(folder: Path) -> Room:
     return Room(questions, attendees, Rules(met_before=frozenset(met)))
 
 
-def elife(results: Results, folder: Path, repeat: int) -> None:
-    heading(f"7. A real room: eLife 2014 speed dating, {ELIFE_ROUNDS} rounds")
-    if not (folder / "known_methods.csv").is_file():
-        say(f"Skipped: no data set at {folder}")
-        return
-    room = elife_room(folder)
-    n = len(room.attendees)
-    elapsed, plan = median_time(
-        partial(plan_rounds, room, rounds=ELIFE_ROUNDS, seed=PLAN_SEED), repeat
+# --------------------------------------------------------------------------- fairness
+
+# Rooms the matcher was never tuned on (see `mixer_room`): answers from other vocabularies,
+# fields whose people share topics, many short profiles (one answer), a few large
+# organisations, some empty profiles.
+FIELDS = {
+    "biology": ("genomics", "proteomics", "microscopy", "ecology", "neuroscience", "imaging"),
+    "software": ("rust", "web apps", "databases", "security", "devops", "compilers"),
+    "policy": ("housing", "transport", "health policy", "schools", "tax", "migration"),
+    "design": ("typography", "ux research", "illustration", "branding", "product", "motion"),
+    "finance": ("venture capital", "accounting", "insurance", "crypto", "payments", "risk"),
+}
+PASTIMES = (
+    "running", "cooking", "chess", "choir", "climbing", "reading", "gardening", "films",
+    "salsa", "opera", "surfing", "lego", "judo", "bridge", "karaoke", "darts", "quilting",
+    "hiking", "squash", "mahjong", "comics", "podcasts", "cycling", "poker", "sailing",
+    "pottery", "birding", "knitting", "rowing", "tango", "go", "archery", "fencing",
+    "origami", "beekeeping", "kayaking", "drumming", "calligraphy",
+)  # fmt: skip
+HELP = (
+    "hiring", "mentoring", "fundraising", "legal advice", "statistics", "python",
+    "public speaking", "grant writing", "design review", "sales",
+)  # fmt: skip
+
+
+def mixer_room(
+    n: int,
+    *,
+    seed: int,
+    empty: float,
+    organisations: int = 3,
+    rules: bool = False,
+    group_size: int = 2,
+) -> Room:
+    """A made-up room unlike `synthetic_room`: `empty` of the people leave their profile
+    empty, 30% give one answer only, `organisations` large organisations hold 12% of the
+    room each; with `rules`, n/2 random pairs met before, n/15 are kept apart and n/20 must
+    meet."""
+    rng = random.Random(seed)
+    popular = [1.0 / (rank + 1) for rank in range(len(PASTIMES))]
+    people: list[Attendee] = []
+    for i in range(n):
+        roll = rng.random()
+        if roll < 0.12 * organisations:
+            organisation = f"Organisation {int(roll / 0.12)}"
+        elif roll < 0.8:
+            organisation = f"Small {rng.randint(1, n)}"
+        else:
+            organisation = ""
+        answers: dict[str, tuple[str, ...]] = {}
+        if rng.random() >= empty:
+            short = rng.random() < 0.3
+            count = 1 if short else min(1 + int(rng.expovariate(0.7)), 5)
+            pastimes: set[str] = set()
+            if rng.random() < 0.8:
+                for _ in range(count):
+                    chosen = rng.choices(PASTIMES, popular)[0]
+                    pastimes.add(chosen if rng.random() < 0.7 else rng.choice(PASTIMES))
+            topics = FIELDS[rng.choice(list(FIELDS))]
+            asked = (not short or not pastimes) and rng.random() < 0.7
+            answers = {
+                "hobbies": tuple(sorted(pastimes)),
+                "topics": tuple(rng.sample(topics, min(1 + int(rng.expovariate(1.2)), 4)))
+                if asked
+                else (),
+                "offers": () if short else tuple(rng.sample(HELP, rng.randint(0, 2))),
+                "seeks": () if short else tuple(rng.sample(HELP, rng.randint(0, 1))),
+            }
+            answers = {k: v for k, v in answers.items() if v}
+        people.append(
+            Attendee(id=f"m{i}", name=f"M{i}", organisation=organisation, answers=answers)
+        )
+    ids = [p.id for p in people]
+    met: set[frozenset[str]] = set()
+    apart: set[frozenset[str]] = set()
+    must: set[frozenset[str]] = set()
+    if rules:
+        for _ in range(n // 2):
+            met.add(pair(*rng.sample(ids, 2)))
+        for _ in range(max(2, n // 15)):
+            apart.add(pair(*rng.sample(ids, 2)))
+        for _ in range(max(1, n // 20)):
+            must.add(pair(*rng.sample(ids, 2)))
+    return Room(
+        questions=DEFAULT_QUESTIONS,
+        attendees=tuple(people),
+        rules=Rules(
+            group_size=group_size,
+            met_before=frozenset(met),
+            keep_apart=frozenset(apart),
+            must_meet=frozenset(must - met - apart),
+        ),
     )
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A room of the fairness benchmark."""
+
+    name: str
+    room: Callable[[], Room]
+    rounds: int
+    quick: bool = True  # also in --quick runs
+
+
+def kinds(folder: Path) -> list[Kind]:
+    found = [
+        Kind("45 people, odd, rules", partial(mixer_room, 45, seed=12, empty=0.05, rules=True), 6),
+        Kind("60 people, rules", partial(mixer_room, 60, seed=11, empty=0.05, rules=True), 6),
+        Kind(
+            "150 people, 10% empty, 3 large organisations",
+            partial(mixer_room, 150, seed=13, empty=0.10),
+            7,
+        ),
+        Kind("300 people", partial(mixer_room, 300, seed=15, empty=0.08), 8),
+        Kind("2000 people", partial(mixer_room, 2000, seed=19, empty=0.08), 8, quick=False),
+        Kind(
+            "45 people, tables of 3",
+            partial(mixer_room, 45, seed=16, empty=0.08, group_size=3),
+            6,
+        ),
+        Kind(
+            "62 people, tables of 4",
+            partial(mixer_room, 62, seed=17, empty=0.08, group_size=4),
+            6,
+        ),
+    ]
+    if (folder / "known_methods.csv").is_file():
+        found.append(Kind("eLife 2014", partial(elife_room, folder), ELIFE_ROUNDS))
+    return found
+
+
+@dataclass(frozen=True)
+class Fair:
+    """A plan's fairness figures, in points and in plain shared answers (and needs met)."""
+
+    name: str
+    points: float
+    plain: float
+    least: tuple[float, float]  # least-lucky share of their best possible: points, plain
+    p10: tuple[float, float]  # 10th percentile of the shares
+    beyond: int  # most meetings with nothing in common beyond those the answers force
+    empty: int  # pairs with nothing in common
+    colleagues: int
+    repeats: int
+    seconds: float
+
+
+def fairness_figures(
+    name: str, room: Room, rounds: Sequence[Groups], horizon: int, elapsed: float
+) -> Fair:
+    """The figures of a plan of `horizon` rounds (each a list of groups of room indices)."""
     scorer = Scorer(room)
+    rules = room.rules
     points = room_points(scorer)
+    plain = scorer.answers_in_common()
+    np.fill_diagonal(plain, 0.0)
+    n = len(points)
+    index = scorer.index
     everyone = np.arange(n, dtype=np.int64)
-    same_org = scorer.same_organisation(everyone, everyone)
-    met_before = {
+    colleagues = scorer.same_organisation(everyone, everyone)
+    np.fill_diagonal(colleagues, False)
+    known = np.zeros((n, n), dtype=np.bool_)
+    for p in rules.met_before:
+        a, b = (index[x] for x in p)
+        known[a, b] = known[b, a] = True
+    partners = ~known & ~np.eye(n, dtype=np.bool_)
+    for p in rules.keep_apart:
+        a, b = (index[x] for x in p)
+        partners[a, b] = partners[b, a] = False
+    if rules.same_organisation != "allow":
+        partners &= ~colleagues
+    best_of = horizon * (rules.group_size - 1)
+    totals = np.zeros((2, n))
+    meetings = np.zeros(n, dtype=np.int64)
+    empties = np.zeros(n, dtype=np.int64)
+    seen = known.copy()
+    empty = colleague = repeats = 0
+    for groups in rounds:
+        for members in groups:
+            for i, a in enumerate(members):
+                for b in members[i + 1 :]:
+                    for side, matrix in enumerate((points, plain)):
+                        totals[side, [a, b]] += matrix[a, b]
+                    meetings[[a, b]] += 1
+                    nothing = points[a, b] <= NOTHING
+                    empties[[a, b]] += int(nothing)
+                    empty += int(nothing)
+                    colleague += int(colleagues[a, b])
+                    repeats += int(seen[a, b])
+                    seen[a, b] = seen[b, a] = True
+    least: list[float] = []
+    p10: list[float] = []
+    for side, matrix in enumerate((points, plain)):
+        best = best_possible(matrix, partners, best_of)
+        shares = totals[side, best > 0] / best[best > 0]
+        least.append(float(shares.min(initial=1.0)))
+        p10.append(float(np.percentile(shares, 10)) if len(shares) else 1.0)
+    findable = (partners & (points > NOTHING)).sum(axis=1)
+    return Fair(
+        name=name,
+        points=float(totals[0].sum() / 2),
+        plain=float(totals[1].sum() / 2),
+        least=(least[0], least[1]),
+        p10=(p10[0], p10[1]),
+        beyond=int(beyond_forced(empties, meetings, findable).max(initial=0)),
+        empty=empty,
+        colleagues=colleague,
+        repeats=repeats,
+        seconds=elapsed,
+    )
+
+
+def live_rounds(room: Room, rounds: int) -> list[Round]:
+    """Rounds drawn one at a time with what happened so far, as the live service draws them
+    (`solve_round` with the history, not knowing how many rounds there will be)."""
+    scorer = Scorer(room)
+    ids = ids_of(room)
+    history = History.from_rules(room.rules)
+    drawn: list[Round] = []
+    for index in range(1, rounds + 1):
+        outcome = solve_round(scorer, present=ids, history=history, index=index, seed=PLAN_SEED)
+        history.record(outcome.round, gains=outcome.gains, odd_ones=outcome.odd_ones)
+        drawn.append(outcome.round)
+    return drawn
+
+
+def round_groups(rounds: Sequence[Round], scorer: Scorer) -> list[list[list[int]]]:
+    return [[[scorer.index[m] for m in g.members] for g in r.groups] for r in rounds]
+
+
+@dataclass(frozen=True)
+class FairRoom:
+    kind: Kind
+    people: int
+    ours: Fair
+    live: Fair
+    greedy: Fair
+
+
+def fairness(results: Results, folder: Path, quick: bool) -> None:
+    heading("4. Fairness: ours vs the greedy approach, in points and in plain shared answers")
+    say("ours = plan_rounds (rounds drawn knowing how many there are, then redrawn knowing all")
+    say("the others); live = solve_round one round at a time with the history so far, as the")
+    say("service draws rounds without a printed plan; greedy = each round on its own for the")
+    say("most common ground (SolverOptions(fair=False): the maximum-weight matching networkx")
+    say("finds, section 3), met pairs never again, the same rules (colleagues kept apart the same")
+    say("way, keep-apart, must-meet, odd one in a trio). Points: rarity-weighted; plain: shared")
+    say("answers + needs met, each 1. least = the least-lucky attendee's share of their best")
+    say("possible (their best partners' common ground, one per round, among those the rules let")
+    say("them meet), points/plain; p10 = 10th percentile; beyond = most meetings with nothing in")
+    say("common beyond those someone's own answers force; nothing = pairs with nothing in common.")
+    for kind in kinds(folder):
+        if quick and not kind.quick:
+            say()
+            say(f"{kind.name}: skipped (--quick)")
+            continue
+        room = kind.room()
+        scorer = Scorer(room)
+        elapsed, plan = run_once(partial(plan_rounds, room, rounds=kind.rounds, seed=PLAN_SEED))
+        ours = fairness_figures("ours", room, plan_groups(plan, scorer), kind.rounds, elapsed)
+        everyone = np.arange(len(scorer), dtype=np.int64)
+        counted = figures(
+            "ours",
+            plan_groups(plan, scorer),
+            room_points(scorer),
+            scorer.same_organisation(everyone, everyone),
+            met_before_pairs(room, scorer),
+        )
+        results.warnings.extend(f"{kind.name}: {p}" for p in check_plan(plan, scorer, counted))
+        elapsed, drawn = run_once(partial(live_rounds, room, kind.rounds))
+        live = fairness_figures("live", room, round_groups(drawn, scorer), kind.rounds, elapsed)
+        unfair = SolverOptions(fair=False)
+        elapsed, baseline = run_once(
+            partial(plan_rounds, room, rounds=kind.rounds, seed=PLAN_SEED, options=unfair)
+        )
+        greedy = fairness_figures(
+            "greedy", room, plan_groups(baseline, scorer), kind.rounds, elapsed
+        )
+        found = FairRoom(kind, len(room.attendees), ours, live, greedy)
+        results.fair.append(found)
+        say()
+        say(f"{kind.name}: {len(room.attendees)} people, {kind.rounds} rounds")
+        say(fair_table(found))
+        if kind.name.startswith("eLife"):
+            say(
+                f"complementary matches (known method <-> wanted method, each direction):"
+                f" ours {ours.plain:.0f}, live {live.plain:.0f}, greedy {greedy.plain:.0f};"
+                f" the paper: {ELIFE_PAPER}"
+            )
+    if not (folder / "known_methods.csv").is_file():
+        say()
+        say("eLife 2014: skipped, no data set in the --elife folder")
+    if results.fair:
+        say()
+        say("All rooms, ours vs greedy (points | plain):")
+        say(summary_table(results.fair))
+
+
+def met_before_pairs(room: Room, scorer: Scorer) -> set[tuple[int, int]]:
+    return {
         (min(i, j), max(i, j))
         for i, j in (sorted(scorer.index[m] for m in p) for p in room.rules.met_before)
     }
-    ours = figures("ours", plan_groups(plan, scorer), points, same_org, met_before, elapsed)
-    results.warnings.extend(f"eLife plan: {p}" for p in check_plan(plan, scorer, ours))
-    greedy_rounds, greedy_time = networkx_greedy(points, ELIFE_ROUNDS, met_before)
-    greedy = figures("networkx greedy", greedy_rounds, points, same_org, met_before, greedy_time)
-    chance = figures(
-        "random pairing",
-        random_pairing(n, ELIFE_ROUNDS, RANDOM_SEED),
-        points,
-        same_org,
-        met_before,
+
+
+def fair_table(found: FairRoom) -> str:
+    greedy = found.greedy
+    rows = []
+    for f in (found.ours, found.live, found.greedy):
+        rows.append(
+            [
+                f.name,
+                f"{f.points:.1f}",
+                ratio(f.points, greedy.points),
+                f"{f.plain:.0f}",
+                ratio(f.plain, greedy.plain),
+                f"{f.least[0]:.2f} / {f.least[1]:.2f}",
+                f"{f.p10[0]:.2f} / {f.p10[1]:.2f}",
+                str(f.beyond),
+                str(f.empty),
+                str(f.colleagues),
+                str(f.repeats),
+                seconds(f.seconds),
+            ]
+        )
+    return table(
+        [
+            "plan",
+            "points",
+            "vs greedy",
+            "plain",
+            "vs greedy",
+            "least",
+            "p10",
+            "beyond",
+            "nothing",
+            "colleagues",
+            "repeats",
+            "time (s)",
+        ],
+        rows,
     )
-    possible = n * (n - 1) // 2
-    with_ground = int(np.count_nonzero(np.triu(points, 1) > 1e-9))
-    say(f"{folder}")
-    say(f"{n} participants; 'offers' = methods known, 'seeks' = methods wanted")
-    say(
-        f"(3 points per match and direction); {len(met_before)} pairs met before (network.txt),"
-        " never to be paired."
+
+
+def summary_table(found: Sequence[FairRoom]) -> str:
+    rows = []
+    for room in found:
+        o, g = room.ours, room.greedy
+        rows.append(
+            [
+                room.kind.name,
+                f"{ratio(o.points, g.points)} | {ratio(o.plain, g.plain)}",
+                f"{o.least[0]:.2f} / {g.least[0]:.2f} | {o.least[1]:.2f} / {g.least[1]:.2f}",
+                f"{o.p10[0]:.2f} / {g.p10[0]:.2f} | {o.p10[1]:.2f} / {g.p10[1]:.2f}",
+                f"{o.beyond} / {g.beyond}",
+                f"{o.empty} / {g.empty}",
+                f"{o.colleagues} / {g.colleagues}",
+                f"{o.repeats} / {g.repeats}",
+            ]
+        )
+    return table(
+        [
+            "room",
+            "total vs greedy",
+            "least, ours / greedy",
+            "p10, ours / greedy",
+            "beyond",
+            "nothing",
+            "colleagues",
+            "repeats",
+        ],
+        rows,
     )
-    say(
-        f"Pairs with any common ground: {with_ground} of {possible}"
-        f" ({percent(with_ground, possible)})."
-    )
-    say("Repeats count pairs that met before or in an earlier round (ours must be 0).")
-    say()
-    say("Total common ground per round (points)")
-    say(per_round_table(ours, greedy))
-    say()
-    say(table(QUALITY_HEADERS, quality_rows([ours, greedy, chance])))
+
+
+def ratio(value: float, reference: float) -> str:
+    return f"{value / reference:.3f}" if reference else "-"
+
+
+def fairness_targets(found: Sequence[FairRoom]) -> list[tuple[str, str, str]]:
+    """The targets of issue 12, per room: judged on our plan against the greedy approach."""
+    checks: list[tuple[str, str, str]] = []
+    for room in found:
+        o, g = room.ours, room.greedy
+        least_ok = all(o.least[k] >= max(g.least[k], 0.5) - 1e-9 for k in (0, 1))
+        checks.append(
+            (
+                f"{room.kind.name}: least lucky >= greedy's and >= 0.5, points and plain",
+                f"{o.least[0]:.2f} / {o.least[1]:.2f} (greedy {g.least[0]:.2f} / {g.least[1]:.2f})",
+                "met" if least_ok else "MISSED",
+            )
+        )
+        fair_ok = (
+            o.beyond <= 2
+            and o.plain >= 0.97 * g.plain
+            and o.empty <= g.empty
+            and o.colleagues <= g.colleagues
+        )
+        checks.append(
+            (
+                f"{room.kind.name}: beyond <= 2, plain >= 97% of greedy's, nothing and"
+                " colleagues <= greedy's",
+                f"beyond {o.beyond}, plain {ratio(o.plain, g.plain)}, nothing {o.empty} /"
+                f" {g.empty}, colleagues {o.colleagues} / {g.colleagues}",
+                "met" if fair_ok else "MISSED",
+            )
+        )
+        if room.kind.name.startswith("eLife"):
+            elife_ok = o.plain >= ELIFE_PAPER and min(o.least) >= 0.5 and o.empty <= 3
+            checks.append(
+                (
+                    f"eLife: >= {ELIFE_PAPER} complementary matches, least >= 0.5,"
+                    " <= 3 pairs with nothing in common",
+                    f"{o.plain:.0f}, {min(o.least):.2f}, {o.empty}",
+                    "met" if elife_ok else "MISSED",
+                )
+            )
+    return checks
 
 
 def targets(results: Results) -> list[tuple[str, str, str]]:
@@ -854,6 +1087,7 @@ def targets(results: Results) -> list[tuple[str, str, str]]:
                 verdict(ratio >= 50 and results.networkx_equal[200]),
             )
         )
+    found.extend(fairness_targets(results.fair))
     return found
 
 
@@ -896,10 +1130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     speed(results, repeat)
     exactness(results, quick)
     networkx_speed(results, repeat, quick)
-    greedy_quality(results, repeat, quick)
+    fairness(results, args.elife.resolve(), quick)
     nothing_in_common(results)
     repair_speed(results, repeat)
-    elife(results, args.elife.resolve(), repeat)
 
     heading("Targets")
     found = targets(results)

@@ -160,6 +160,27 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
+class Fairness:
+    """How the least lucky fare after a round: what the organiser's preview shows.
+
+    A person's best possible is the common ground of their best partners, one per round
+    (group size less one per round at tables), among those the rules let them meet (not
+    kept apart, not met before the event, not colleagues unless colleagues may meet). The
+    rounds counted are those so far for a round drawn live (`solve_round` without a
+    horizon), the event's for a planned one.
+    """
+
+    # The lowest share of their best possible among people with common ground to find (1.0
+    # when nobody has any), and who has it.
+    least_share: float
+    least_lucky: str | None
+    # The most meetings with nothing in common anyone has had beyond those their own answers
+    # force (someone who shares something with 3 people meets at least 5 people with nothing
+    # in common over 8 rounds; those 5 are not counted).
+    most_empty: int
+
+
+@dataclass(frozen=True, slots=True)
 class RoundStats:
     index: int
     groups: int
@@ -168,6 +189,10 @@ class RoundStats:
     groups_without_common_ground: int
     repeats: int
     sitting_out: int
+    # After this round (when known): the least-lucky attendee's share of their best
+    # possible, and the most meetings with nothing in common beyond forced (see Fairness).
+    least_share: float | None = None
+    most_empty: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,6 +210,24 @@ class Scorer:
             total += diff.question.weight * distance
         return total
 
+    def answers_in_common(
+        self, rows: npt.NDArray[np.int64] | None = None, cols: npt.NDArray[np.int64] | None = None
+    ) -> FloatMatrix:
+        """Common ground in plain counts, without weights or rarity: the answers both gave,
+        plus the needs one can meet for the other (each direction once). `different`
+        questions count nothing here. As `points`, callers mask the diagonal."""
+        n = len(self.ids)
+        r = np.arange(n) if rows is None else rows
+        c = np.arange(n) if cols is None else cols
+        total = np.zeros((len(r), len(c)), dtype=np.float64)
+        for part in self._shared:
+            total += (part.matrix[r] @ part.matrix[c].T).toarray()
+        for offer in self._offers:
+            forward = offer.offer_matrix[r] @ offer.seek_matrix[c].T
+            backward = offer.seek_matrix[r] @ offer.offer_matrix[c].T
+            total += (forward + backward).toarray()
+        return total
+
     def same_organisation(
         self, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.bool_]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +12,19 @@ import numpy.typing as npt
 import rustworkx as rx
 from scipy.optimize import linear_sum_assignment
 
-from matching.model import Group, History, Pair, Round, Rules, pair
+from matching.fairness import (
+    NOTHING,
+    Standing,
+    empty_costs,
+    fair_value,
+    hard_empty,
+    summarise,
+    take_soft_empty_costs,
+)
+from matching.fairness import (
+    standing as standing_of,
+)
+from matching.model import Fairness, Group, History, Pair, Round, Rules, pair
 from matching.scoring import FloatMatrix, Scorer
 
 IntMatrix = npt.NDArray[np.int64]
@@ -21,10 +34,11 @@ Index = npt.NDArray[np.int64]
 # Weights are integers (networkx warns that float weights can give a sub-optimal matching):
 # this many units per point of common ground.
 SCALE = 1000
-# Pairs who must meet (or both asked to) outrank any amount of common ground.
-MUST_MEET_BONUS = 1000.0
-# Same organisation, when avoided rather than forbidden: more than almost any common ground
-# is worth (gains are on a log scale), so such pairs happen only when nothing else works.
+# The rules above common ground are tiers (see _graph): each outweighs this many pairs' worth
+# of everything below it (n/2 + 1 in smaller rooms: every pair of the round).
+STRICT = 64
+# Same organisation, when avoided rather than forbidden, where a printed plan's round takes in
+# one more person (plan.complete_round): points off.
 SAME_ORGANISATION_PENALTY = 5.0
 
 
@@ -40,9 +54,31 @@ class SolverOptions:
     # `discounted_neighbours` by weight less half the partner's best (see _sparse_edges).
     neighbours: int = 8
     discounted_neighbours: int = 22
-    # Priority to people whose matches so far were weak: weights are log(1 + running total)
-    # gains instead of raw points.
+    # Fair rounds: the fewest pairs with nothing in common, those meetings shared out, and
+    # priority to whoever is furthest behind their best possible. False: each round's total
+    # common ground only (the greedy approach), with the same rules.
     fair: bool = True
+    # What a pair is worth beyond its points (fairness.fair_value): for each of the two,
+    # `fairness` times the room's typical points per meeting for going from nothing to all
+    # of their best possible, on a concave scale whose steepness is `curve`.
+    fairness: float = 3.0
+    curve: float = 3.0
+    # Plans of up to `lookahead_rounds` rounds for rooms up to `lookahead_limit` people are
+    # improved by drawing rounds again knowing all the others, at most `lookahead_passes`
+    # passes over the rounds at a time (see plan._look_ahead).
+    lookahead_limit: int = 200
+    lookahead_rounds: int = 12
+    lookahead_passes: int = 3
+    # Plans of pairs look for the best set of pairs for all rounds at once when the room's
+    # allowed pairs times the rounds are at most this (see plan._best_pairs).
+    factor_limit: int = 5_000
+    # Meetings with nothing in common beyond those a person's answers force that anyone may
+    # have before one more weighs more than any common ground (then whoever has most is
+    # spared first).
+    empty_allowance: int = 1
+    # The most of the room's common ground a plan may give up to lift its least lucky,
+    # against the most common ground the planner finds.
+    fairness_cost: float = 0.0075
     # Local search for tables of 3 or 4: at most this many sweeps / seconds.
     table_sweeps: int = 60
     table_seconds: float = 2.0
@@ -58,6 +94,8 @@ class RoundOutcome:
     gains: Mapping[str, float]
     # Who was the odd one out: members of the trio / odd-sized table, or sitting out.
     odd_ones: tuple[str, ...]
+    # How the least lucky fare once this round is held (the organiser's preview).
+    fairness: Fairness
 
 
 # --------------------------------------------------------------------------- matching
@@ -99,6 +137,54 @@ def max_weight_pairs(
     return pairs
 
 
+def max_weight_factor(weights: IntMatrix, allowed: BoolMatrix, degree: int) -> BoolMatrix:
+    """The allowed pairs of most total weight such that everyone is in `degree` of them,
+    or as many as can be (a maximum-cardinality, maximum-weight simple b-matching): the
+    best set of pairs for `degree` rounds, if it splits into rounds.
+
+    Exact, by blossom on the usual gadget: `degree` copies of each person, and two nodes
+    per allowed pair, joined to each other (the pair unused) or each to all copies of one
+    of its people (used); so it is for small rooms (the gadget has pairs x (2 x degree + 1)
+    edges).
+    """
+    n = len(weights)
+    rows, cols = np.nonzero(np.triu(allowed, 1))
+    base = n * degree
+    copies = np.arange(degree)
+    pair_nodes = base + 2 * np.arange(len(rows))
+    sources = np.concatenate(
+        [
+            (rows[:, None] * degree + copies[None, :]).ravel(),
+            (cols[:, None] * degree + copies[None, :]).ravel(),
+            pair_nodes,
+        ]
+    )
+    targets = np.concatenate(
+        [
+            np.repeat(pair_nodes, degree),
+            np.repeat(pair_nodes + 1, degree),
+            pair_nodes + 1,
+        ]
+    )
+    # Every edge of a pair's gadget weighs what the pair does: used (both nodes to copies)
+    # it counts twice, unused (the two nodes together) once, so using it gains its weight;
+    # half used (one node to a copy, the other single) gains nothing.
+    pair_weights = weights[rows, cols]
+    values = np.concatenate(
+        [np.repeat(pair_weights, degree), np.repeat(pair_weights, degree), pair_weights]
+    )
+    found = _blossom(base + 2 * len(rows), sources, targets, values)
+    to_copy = np.zeros(2 * len(rows), dtype=np.bool_)
+    for a, b in found:
+        if a < base <= b:
+            to_copy[b - base] = True
+    used_pairs = to_copy[0::2] & to_copy[1::2]
+    used = np.zeros((n, n), dtype=np.bool_)
+    used[rows[used_pairs], cols[used_pairs]] = True
+    used[cols[used_pairs], rows[used_pairs]] = True
+    return used
+
+
 def _blossom(
     n: int, rows: Index, cols: Index, weights: npt.NDArray[np.int64]
 ) -> list[tuple[int, int]]:
@@ -123,8 +209,11 @@ def _sparse_edges(
     n = len(weights)
     # Ties are common (popular answers, empty profiles): broken at random (seeded), so that
     # people with equal options do not all keep the same few partners and crowd them out.
-    jitter = np.random.default_rng(n).random((n, n))
-    key = np.where(allowed, weights.astype(np.float64) + jitter, -np.inf)
+    # Pairs weighing far less than any common ground (a rule's tier, a repeat) are left
+    # out: whoever is left single is matched on all their pairs afterwards.
+    key = weights.astype(np.float64)
+    key += np.random.default_rng(n).random((n, n))
+    key[~allowed | (weights < -4 * max(int(weights.max(initial=0)), 1))] = -np.inf
     np.fill_diagonal(key, -np.inf)
     best = key.max(axis=1)
     half = np.where(np.isfinite(best), best / 2.0, 0.0)
@@ -164,6 +253,8 @@ class _Graph:
     weights: IntMatrix
     allowed: BoolMatrix
     met: IntMatrix
+    # Only for a whole round (not the stranded rows of a repair).
+    standing: Standing | None = None
 
 
 def _graph(
@@ -175,9 +266,23 @@ def _graph(
     fair: bool,
     points: FloatMatrix | None = None,
     rows: int | None = None,
+    best_of: int = 1,
+    meetings_left: int = 1,
+    best: FloatMatrix | None = None,
+    needs: FloatMatrix | None = None,
+    preferred: BoolMatrix | None = None,
+    options: SolverOptions = SolverOptions(),
 ) -> _Graph:
     """Weights and rules between `ids`: all of them, or only the first `rows` against all
-    (a repair needs the stranded people's rows, not the whole room's matrix)."""
+    (a repair needs the stranded people's rows, not the whole room's matrix).
+
+    A person's best possible is their `best_of` best partners' points (`best`, when given,
+    holds it for everyone of `ids` in that order); `meetings_left` is how many meetings
+    they have left, this round's included. With `needs` (points each person needs from this
+    round, in `ids` order), the weights are plain points, and falling short of one's need
+    is a tier above them: the most common ground that keeps everyone's share up. Pairs
+    `preferred` by a planner weigh more than any other pair's common ground.
+    """
     idx = np.array([scorer.index[i] for i in ids], dtype=np.int64)
     n = len(ids)
     r = n if rows is None else rows
@@ -188,15 +293,31 @@ def _graph(
     points[diagonal, diagonal] = 0.0
     position = {person: i for i, person in enumerate(ids)}
 
-    def mask(pairs: Collection[Pair]) -> BoolMatrix:
-        result = np.zeros((r, n), dtype=np.bool_)
-        for p in pairs:
-            a, b = (position.get(x, -1) for x in p)
+    def positions(pairs: Iterable[Pair]) -> tuple[Index, Index, Index]:
+        """Where `pairs` (or their counts in `history.met`) sit: both ways round, in the
+        rows asked for; and the index of each in `pairs`."""
+        rows_: list[int] = []
+        cols: list[int] = []
+        which: list[int] = []
+        for k, p in enumerate(pairs):
+            x, y = tuple(p)
+            a, b = position.get(x, -1), position.get(y, -1)
             if a >= 0 and b >= 0:
-                if a < r:
-                    result[a, b] = True
-                if b < r:
-                    result[b, a] = True
+                for u, v in ((a, b), (b, a)):
+                    if u < r:
+                        rows_.append(u)
+                        cols.append(v)
+                        which.append(k)
+        return (
+            np.array(rows_, dtype=np.int64),
+            np.array(cols, dtype=np.int64),
+            np.array(which, dtype=np.int64),
+        )
+
+    def mask(pairs: Iterable[Pair]) -> BoolMatrix:
+        result = np.zeros((r, n), dtype=np.bool_)
+        a, b, _ = positions(pairs)
+        result[a, b] = True
         return result
 
     same_org = scorer.same_organisation(idx[:r], idx)
@@ -204,36 +325,96 @@ def _graph(
     allowed[diagonal, diagonal] = False
     if rules.same_organisation == "forbid":
         allowed &= ~same_org
-
-    if fair:
-        totals = np.array([history.totals.get(i, 0.0) for i in ids], dtype=np.float64)
-        before = np.log1p(totals)
-        value = np.log1p(totals[:r, None] + points) - before[:r, None]
-        value += np.log1p(totals[None, :] + points) - before[None, :]
-    else:
-        value = points.copy()
-    value += MUST_MEET_BONUS * mask(rules.must_meet)
-    if rules.same_organisation == "avoid":
-        value -= SAME_ORGANISATION_PENALTY * same_org
-    weights = np.rint(value * SCALE).astype(np.int64)
-    weights[diagonal, diagonal] = 0
-
+    met = list(history.met.items())
+    met_a, met_b, which = positions(p for p, _ in met)
     met_counts = np.zeros((r, n), dtype=np.int64)
-    for p, count in history.met.items():
-        a, b = (position.get(x, -1) for x in p)
-        if a >= 0 and b >= 0:
-            if a < r:
-                met_counts[a, b] = count
-            if b < r:
-                met_counts[b, a] = count
-    if met_counts.any():
+    met_counts[met_a, met_b] = np.array([c for _, c in met], dtype=np.int64)[which]
+    known_a, known_b, _ = positions(rules.met_before)
+
+    zero = points <= NOTHING
+    standing = None
+    if rows is None:
+        partners = allowed.copy()
+        partners[known_a, known_b] = False
+        if rules.same_organisation != "allow":
+            partners &= ~same_org
+        standing = standing_of(
+            ids,
+            history,
+            points,
+            zero,
+            partners,
+            (met_a, met_b, met_counts[met_a, met_b]),
+            (known_a, known_b),
+            best_of,
+            best,
+        )
+    value = points.copy()
+    hard = np.zeros(r, dtype=np.bool_)
+    over = np.zeros(r, dtype=np.int64)
+    if fair and standing is not None:
+        if needs is None:
+            value += fair_value(
+                points, standing, best_of, fairness=options.fairness, curve=options.curve
+            )
+        else:
+            take_soft_empty_costs(
+                value, zero, standing, meetings_left, best_of, options.empty_allowance
+            )
+        hard, over = hard_empty(standing, meetings_left, options.empty_allowance)
+    if preferred is not None:
+        # Pairs a planner wants (its best set of pairs for all rounds) weigh more than any.
+        value += (float(points.max(initial=0.0)) + 1.0) * preferred[:r]
+    value *= SCALE
+    weights = np.rint(value, out=value).astype(np.int64)
+    # Above common ground, in tiers, from the lowest: each outweighs `strict` pairs' worth
+    # of all those below (`unit`: a pair's worth of them).
+    unit = max(int(weights.max(initial=0)), -int(weights.min(initial=0))) + 1
+    strict = min(n // 2 + 1, STRICT)
+    if needs is not None:
+        # Falling short of what one needs from this round to keep the floor.
+        short = unit * strict
+        weights -= short * (needs[:r, None] > points + NOTHING)
+        weights -= short * (needs[None, :] > points + NOTHING)
+        unit = 2 * short + unit
+    if hard.any():
+        # Going over one's allowance of meetings with nothing in common. The tiers above
+        # multiply this one by at most 16 * strict**3 * (n + 2) * repeats, inside 64 bits.
+        most = max(int(met_counts.max(initial=0)), 1)
+        limit = (1 << 62) // (16 * strict**3 * (n + 2) * most)
+        cost = empty_costs(hard, over, unit, strict, limit)
+        if r == n:
+            np.subtract(weights, cost[:, None] + cost[None, :], out=weights, where=zero)
+        else:
+            np.subtract(weights, cost[:, None], out=weights, where=zero)
+        unit = 2 * int(cost.max(initial=0)) + unit
+    if fair and standing is not None:
+        tier = unit * strict
+        if needs is None:
+            # Each pair with nothing in common (which also seats two empty profiles
+            # together rather than each with someone who has common ground to find).
+            np.subtract(weights, tier, out=weights, where=zero)
+        else:
+            # Redrawing a plan's round for its common ground: empty profiles together.
+            lonely = np.flatnonzero(standing.findable == 0)
+            block = np.ix_(lonely, lonely)
+            weights[block] += tier * zero[block]
+        unit = tier + unit
+    colleague = unit * strict
+    if rules.same_organisation == "avoid":
+        np.subtract(weights, colleague, out=weights, where=same_org)
+    must_a, must_b, _ = positions(rules.must_meet)
+    weights[must_a, must_b] += 2 * colleague * strict
+    weights[diagonal, diagonal] = 0
+    if len(met_a):
         # A repeat costs more than any set of first meetings can be worth, more each time.
-        repeat_cost = (int(np.abs(weights).max()) + 1) * (n + 2)
-        weights -= repeat_cost * met_counts
-    return _Graph(ids, points, weights, allowed, met_counts)
+        repeat_cost = (max(int(weights.max()), -int(weights.min())) + 1) * (n + 2)
+        weights[met_a, met_b] -= repeat_cost * met_counts[met_a, met_b]
+    return _Graph(ids, points, weights, allowed, met_counts, standing)
 
 
 def _sub(graph: _Graph, keep: Sequence[int]) -> _Graph:
+    """The graph among `keep` only (no standing: only the whole round has one)."""
     k = np.asarray(keep, dtype=np.int64)
     grid = np.ix_(k, k)
     return _Graph(
@@ -257,25 +438,138 @@ def solve_round(
     seed: int = 0,
     options: SolverOptions = SolverOptions(),
     points: FloatMatrix | None = None,
+    horizon: int | None = None,
 ) -> RoundOutcome:
     """Place everyone present for round `index`: pairs (or tables), at most one odd group.
 
-    `points`, when given, is the common-ground matrix of `present` in that order (a planner
-    reuses it across rounds). Same input and seed, same round.
+    `horizon` is the number of rounds of the event when it is known (default: `index`):
+    everyone's best possible counts that many rounds, and who has fewer people to find than
+    meetings left may take a meeting with nothing in common first. `points`, when given, is
+    the common-ground matrix of `present` in that order (a planner reuses it across rounds).
+    Same input and seed, same round.
     """
+    rounds = max(horizon or index, index)
+    size = scorer.room.rules.group_size
+    draft = draft_round(
+        scorer,
+        present=present,
+        history=history,
+        index=index,
+        seed=seed,
+        options=options,
+        points=points,
+        best_of=rounds * (size - 1),
+        meetings_left=(rounds - index + 1) * (size - 1),
+    )
+    return draft.outcome(scorer)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A round before it is written out: groups as positions in its graph's order."""
+
+    index: int
+    graph: _Graph
+    groups: list[list[int]]
+    sitting: list[int]
+    odd: list[int]
+
+    def members(self) -> list[tuple[str, ...]]:
+        ids = self.graph.ids
+        return [tuple(ids[m] for m in g) for g in self.groups if g]
+
+    def odd_ones(self) -> list[str]:
+        return [self.graph.ids[o] for o in self.odd]
+
+    def outcome(self, scorer: Scorer) -> RoundOutcome:
+        """The round with its tables, scores and reasons."""
+        return _outcome(
+            scorer,
+            self.graph,
+            self.groups,
+            self.sitting,
+            self.odd,
+            index=self.index,
+            rules=scorer.room.rules,
+        )
+
+    def after(self, scorer: Scorer, history: History, *, best_of: int) -> Draft:
+        """The same groups, standing after `history` instead (for the round's figures and
+        repeats, once the rounds before it are settled)."""
+        standing = self.graph.standing
+        graph = _graph(
+            scorer,
+            self.graph.ids,
+            history,
+            scorer.room.rules,
+            fair=False,
+            best_of=best_of,
+            best=None if standing is None else standing.best,
+        )
+        return dataclasses.replace(self, graph=graph)
+
+
+def draft_round(
+    scorer: Scorer,
+    *,
+    present: Sequence[str],
+    history: History,
+    index: int,
+    seed: int,
+    options: SolverOptions,
+    best_of: int,
+    meetings_left: int,
+    points: FloatMatrix | None = None,
+    best: FloatMatrix | None = None,
+    needs: FloatMatrix | None = None,
+    preferred: BoolMatrix | None = None,
+) -> Draft:
+    """Round `index` as a draft: `best_of` partners count in each person's best possible
+    (`best`, when given, holds it for `present` in that order), and `meetings_left` is how
+    many meetings everyone has left, this round's included."""
     rules = scorer.room.rules
     rng = np.random.default_rng([seed, index])
     order = rng.permutation(len(present))
     ids = [present[i] for i in order]
     if points is not None:
         points = points[np.ix_(order, order)]
-    graph = _graph(scorer, ids, history, rules, fair=options.fair, points=points)
+    if best is not None:
+        best = best[order]
+    if needs is not None:
+        needs = needs[order]
+    if preferred is not None:
+        preferred = preferred[np.ix_(order, order)]
+    graph = _graph(
+        scorer,
+        ids,
+        history,
+        rules,
+        fair=options.fair,
+        points=points,
+        best_of=best_of,
+        meetings_left=meetings_left,
+        best=best,
+        needs=needs,
+        preferred=preferred,
+        options=options,
+    )
     turns = np.array([history.odd_turns.get(i, 0) for i in ids], dtype=np.int64)
     if rules.group_size == 2:
         groups, sitting, odd = _pairs(graph, turns, rules, options)
     else:
         groups, sitting, odd = _tables(graph, turns, rules, options)
-    return _outcome(scorer, graph, groups, sitting, odd, index=index, rules=rules)
+    return Draft(index, graph, groups, sitting, odd)
+
+
+def room_best(scorer: Scorer, points: FloatMatrix, *, count: int) -> FloatMatrix:
+    """Everyone's best possible (in room order; `points` is the room's matrix): the sum of
+    their `count` best partners' points among those the rules let them meet."""
+    ids = list(scorer.ids)
+    rules = scorer.room.rules
+    standing = _graph(scorer, ids, History(), rules, fair=False, points=points, best_of=count)
+    if standing.standing is None:
+        raise MatchingError("a whole room's graph has a standing")
+    return standing.standing.best
 
 
 def _outcome(
@@ -319,7 +613,43 @@ def _outcome(
         ),
         gains=gains,
         odd_ones=tuple(graph.ids[o] for o in odd),
+        fairness=_fairness_after(graph, groups),
     )
+
+
+def _fairness_after(graph: _Graph, groups: Sequence[Sequence[int]]) -> Fairness:
+    """The figures of `fairness.summarise` once the round's groups have met."""
+    standing = graph.standing
+    if standing is None:
+        raise ValueError("a round's fairness needs the whole round's graph")
+    totals = standing.totals.copy()
+    empty = standing.empty.copy()
+    meetings = standing.meetings.copy()
+    for members in groups:
+        block = np.ix_(members, members)
+        sub = graph.points[block]
+        totals[members] += sub.sum(axis=1)
+        meetings[members] += len(members) - 1
+        empty[members] += (sub <= NOTHING).sum(axis=1) - 1
+    return summarise(graph.ids, totals, standing.best, empty, meetings, standing.findable)
+
+
+def round_fairness(
+    scorer: Scorer,
+    round_: Round,
+    *,
+    history: History,
+    horizon: int | None = None,
+) -> Fairness:
+    """How the least lucky fare once `round_` is held, after `history` (see Fairness):
+    for a round built otherwise than by `solve_round`, e.g. from a printed plan."""
+    ids = [m for g in round_.groups for m in g.members] + list(round_.sitting_out)
+    rules = scorer.room.rules
+    rounds = max(horizon or round_.index, round_.index)
+    graph = _graph(scorer, ids, history, rules, fair=False, best_of=rounds * (rules.group_size - 1))
+    position = {person: i for i, person in enumerate(ids)}
+    groups = [[position[m] for m in g.members] for g in round_.groups]
+    return _fairness_after(graph, groups)
 
 
 def table_name(rules: Rules, number: int) -> str:

@@ -74,6 +74,16 @@ def test_a_plan_continues_the_rounds_already_held() -> None:
     assert history.met == met_before  # the caller's history is left as it was
 
 
+def test_a_plan_continues_rounds_held_with_people_who_have_left() -> None:
+    room = synthetic_room(12, seed=4)
+    ids = [a.id for a in room.attendees]
+    history = History(met={pair(ids[0], "gone"): 1, pair(ids[1], ids[2]): 1})
+    history.totals.update({"gone": 5.0, ids[0]: 5.0})
+    plan = plan_rounds(room, rounds=3, history=history, first=2)
+    assert [r.index for r in plan.rounds] == [2, 3, 4]
+    assert pair(ids[1], ids[2]) not in {p for r in plan.rounds for p in r.pairs()}
+
+
 def test_complete_round_keeps_the_given_groups_and_seats_the_rest_at_free_tables() -> None:
     people = [person(f"p{i}", hobbies=["jazz" if i % 2 else "chess"]) for i in range(8)]
     scorer = Scorer(room(*people))

@@ -1,0 +1,289 @@
+"""Fair rounds: meetings with nothing in common shared out, empty profiles together, the
+least lucky lifted; checked by brute force on small rooms and against networkx."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from matching.fairness import best_possible, beyond_forced
+from matching.model import Attendee, History, Pair, Room, Round, Rules, pair
+from matching.plan import plan_rounds
+from matching.scoring import Scorer
+from matching.solve import RoundOutcome, max_weight_factor, round_fairness, solve_round
+from matching.synthetic import synthetic_room
+from tests.matching.conftest import QUESTIONS, person, room
+
+TAGS = ["jazz", "chess", "hiking", "python", "funding", "design"]
+QUICK = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _perfect_matchings(people: list[int]) -> Iterator[list[tuple[int, int]]]:
+    if not people:
+        yield []
+        return
+    first, rest = people[0], people[1:]
+    for k, other in enumerate(rest):
+        for more in _perfect_matchings(rest[:k] + rest[k + 1 :]):
+            yield [(first, other), *more]
+
+
+def _live(room_: Room, rounds: int) -> list[RoundOutcome]:
+    """Rounds drawn one at a time with what happened so far, as the live service does."""
+    scorer = Scorer(room_)
+    ids = [a.id for a in room_.attendees]
+    history = History.from_rules(room_.rules)
+    drawn = []
+    for index in range(1, rounds + 1):
+        outcome = solve_round(scorer, present=ids, history=history, index=index)
+        history.record(outcome.round, gains=outcome.gains, odd_ones=outcome.odd_ones)
+        drawn.append(outcome)
+    return drawn
+
+
+@st.composite
+def rooms_with_empty_profiles(draw: st.DrawFn) -> tuple[Room, int, set[str]]:
+    """People who all share an answer, and a few empty profiles; an even head-count."""
+    rounds = draw(st.integers(2, 4))
+    empty = draw(st.integers(0, 5))
+    sharing = draw(st.integers(2 * rounds + 2, 14))
+    if (sharing + empty) % 2:
+        sharing += 1
+    people = [
+        Attendee(
+            id=f"s{i}",
+            answers={"hobbies": ("jazz", *draw(st.lists(st.sampled_from(TAGS), max_size=2)))},
+        )
+        for i in range(sharing)
+    ]
+    people += [Attendee(id=f"e{i}") for i in range(empty)]
+    return Room(QUESTIONS, tuple(people)), rounds, {f"e{i}" for i in range(empty)}
+
+
+def _empty_meetings(rounds: Sequence[Round], empty: set[str]) -> Counter[str]:
+    """How many people with an empty profile each other person met."""
+    met: Counter[str] = Counter()
+    for planned in rounds:
+        for p in planned.pairs():
+            a, b = sorted(p)
+            if (a in empty) != (b in empty):
+                met[b if a in empty else a] += 1
+    return met
+
+
+def _check_empty_profiles_shared_out(room_: Room, rounds: Sequence[Round], empty: set[str]) -> None:
+    met_before: set[Pair] = set()
+    for planned in rounds:
+        pairs = set(planned.pairs())
+        together = sum(1 for p in pairs if p <= empty)
+        # The most pairs of two empty profiles this round allows (no pair twice).
+        graph: nx.Graph[str] = nx.Graph()
+        graph.add_edges_from(itertools.combinations(sorted(empty), 2))
+        graph.remove_edges_from((min(p), max(p)) for p in met_before)
+        assert together == len(nx.max_weight_matching(graph, maxcardinality=True))
+        met_before |= pairs
+    # Meetings with an empty profile fall on those with fewest: nobody goes over their
+    # fair share, rounded up, of all such meetings.
+    sharing = len(room_.attendees) - len(empty)
+    counts = _empty_meetings(rounds, empty)
+    assert max(counts.values(), default=0) <= math.ceil(sum(counts.values()) / sharing)
+
+
+@QUICK
+@given(rooms_with_empty_profiles())
+def test_live_rounds_pair_empty_profiles_together_and_share_out_the_rest(
+    drawn: tuple[Room, int, set[str]],
+) -> None:
+    room_, rounds, empty = drawn
+    live = [outcome.round for outcome in _live(room_, rounds)]
+    _check_empty_profiles_shared_out(room_, live, empty)
+
+
+@QUICK
+@given(rooms_with_empty_profiles())
+def test_planned_rounds_pair_empty_profiles_together_and_share_out_the_rest(
+    drawn: tuple[Room, int, set[str]],
+) -> None:
+    room_, rounds, empty = drawn
+    plan = plan_rounds(room_, rounds=rounds, seed=1)
+    _check_empty_profiles_shared_out(room_, plan.rounds, empty)
+    assert plan.repeats == 0
+
+
+@st.composite
+def small_rooms_with_a_past(draw: st.DrawFn) -> tuple[Room, History, int]:
+    """Up to 8 people (even), any answers and organisations, some who met before, a
+    history of earlier rounds; colleagues avoided or allowed, some pairs who must meet."""
+    n = 2 * draw(st.integers(1, 4))
+    ids = [f"p{i}" for i in range(n)]
+    people = tuple(
+        Attendee(
+            id=pid,
+            organisation=draw(st.sampled_from(["", "Acme", "Globex"])),
+            answers={
+                key: tuple(draw(st.lists(st.sampled_from(TAGS), max_size=2)))
+                for key in ("hobbies", "offers", "seeks")
+            },
+        )
+        for pid in ids
+    )
+    two = st.tuples(st.sampled_from(ids), st.sampled_from(ids)).filter(lambda p: p[0] != p[1])
+    some = st.lists(two, max_size=4)
+    rules = Rules(
+        same_organisation=draw(st.sampled_from(["avoid", "allow"])),
+        met_before=frozenset(pair(a, b) for a, b in draw(some)),
+        must_meet=frozenset(pair(a, b) for a, b in draw(st.lists(two, max_size=1))),
+    )
+    history = History.from_rules(rules)
+    for a, b in draw(some):
+        history.met[pair(a, b)] = history.met.get(pair(a, b), 0) + 1
+    for pid in ids:
+        history.totals[pid] = float(draw(st.integers(0, 12)))
+    index = draw(st.integers(1, 4))
+    return Room(QUESTIONS, people, rules), history, index
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_rooms_with_a_past(), st.integers(0, 3))
+def test_a_fair_round_has_no_more_pairs_with_nothing_in_common_than_the_greedy_one(
+    drawn: tuple[Room, History, int], seed: int
+) -> None:
+    room_, history, index = drawn
+    scorer = Scorer(room_)
+    ids = list(scorer.ids)
+    points = scorer.points()
+    rules = room_.rules
+    everyone = np.arange(len(ids))
+    colleagues = scorer.same_organisation(everyone, everyone) & (rules.same_organisation == "avoid")
+
+    def rules_key(matching: list[tuple[int, int]]) -> tuple[int, int, int]:
+        pairs = [pair(ids[a], ids[b]) for a, b in matching]
+        return (
+            -sum(history.met.get(p, 0) for p in pairs),
+            sum(p in rules.must_meet for p in pairs),
+            -sum(bool(colleagues[a, b]) for a, b in matching),
+        )
+
+    def empty(matching: list[tuple[int, int]]) -> int:
+        return sum(points[a, b] <= 1e-9 for a, b in matching)
+
+    # By brute force: the greedy approach (most common ground, same rules first), and the
+    # fewest pairs with nothing in common the rules allow.
+    every = list(_perfect_matchings(list(range(len(ids)))))
+    top = max(rules_key(m) for m in every)
+    allowed = [m for m in every if rules_key(m) == top]
+    most = max(sum(points[a, b] for a, b in m) for m in allowed)
+    greedy = [m for m in allowed if sum(points[a, b] for a, b in m) >= most - 1e-9]
+    fewest = min(empty(m) for m in allowed)
+
+    fair = solve_round(scorer, present=ids, history=history, index=index, seed=seed)
+    ours = [tuple(scorer.index[m] for m in g.members) for g in fair.round.groups]
+    assert all(len(g) == 2 for g in ours)
+    assert rules_key([(a, b) for a, b in ours]) == top
+    assert empty([(a, b) for a, b in ours]) == fewest
+    assert fewest <= min(empty(m) for m in greedy)
+
+
+def test_two_empty_profiles_meet_each_other_rather_than_two_others() -> None:
+    people = [person(f"f{i}", hobbies=["jazz"]) for i in range(4)]
+    people += [person("x"), person("y")]
+    outcome = solve_round(
+        Scorer(room(*people)), present=[p.id for p in people], history=History(), index=1
+    )
+    assert ("x", "y") in [g.members for g in outcome.round.groups]
+
+
+def test_the_same_person_does_not_meet_every_empty_profile() -> None:
+    # 3 empty profiles: each round one of them meets someone with common ground to find;
+    # over 6 rounds those meetings go to 6 different people.
+    people = [person(f"f{i}", hobbies=["jazz"], topics=[f"t{i % 3}"]) for i in range(13)]
+    people += [person(f"e{i}") for i in range(3)]
+    room_ = room(*people)
+    for rounds in (
+        plan_rounds(room_, rounds=6, seed=2).rounds,
+        [o.round for o in _live(room_, 6)],
+    ):
+        counts = _empty_meetings(rounds, {"e0", "e1", "e2"})
+        assert max(counts.values()) == 1
+
+
+def test_outcome_reports_the_least_lucky_share_and_the_worst_empty_count() -> None:
+    people = [
+        person("a", hobbies=["jazz", "chess"]),
+        person("b", hobbies=["jazz", "chess"]),
+        person("c", hobbies=["jazz"]),
+        person("d"),
+    ]
+    room_ = room(*people, rules=Rules(keep_apart=frozenset({pair("a", "b")})))
+    scorer = Scorer(room_)
+    outcome = solve_round(scorer, present=["a", "b", "c", "d"], history=History(), index=1)
+    figures = outcome.fairness
+    # a and b may not meet: each one's best possible is c; c's best is a or b. Whoever of a
+    # and b meets the empty profile d gets 0 of their best possible, and that meeting with
+    # nothing in common is one they could have avoided.
+    assert figures.least_share == 0.0
+    assert figures.least_lucky in {"a", "b"}
+    assert figures.most_empty == 1
+    assert round_fairness(scorer, outcome.round, history=History()) == figures
+
+
+def test_plan_round_stats_carry_the_fairness_figures() -> None:
+    plan = plan_rounds(synthetic_room(24, seed=5), rounds=3, seed=1)
+    for stats in plan.round_stats:
+        assert stats.least_share is not None
+        assert stats.least_share >= 0.0
+        assert stats.most_empty is not None
+        assert stats.most_empty >= 0
+
+
+def test_beyond_forced_counts_only_meetings_the_answers_do_not_force() -> None:
+    empty = np.array([5, 5, 2, 3])
+    meetings = np.array([8, 8, 8, 8])
+    findable = np.array([3, 1, 20, 0])
+    # 3 people to find in 8 meetings: 5 forced; 1 to find: 7 forced; 20: none; 0: all.
+    assert beyond_forced(empty, meetings, findable).tolist() == [0, 0, 2, 0]
+
+
+def test_best_possible_sums_the_best_partners_allowed() -> None:
+    points = np.array([[0.0, 5.0, 3.0, 1.0], [5.0, 0.0, 2.0, 2.0], [3.0, 2.0, 0.0, 4.0]])
+    partners = np.ones((3, 4), dtype=np.bool_)
+    partners[0, 1] = False
+    assert best_possible(points, partners, 2).tolist() == [4.0, 7.0, 7.0]
+    assert best_possible(points, partners, 1).tolist() == [3.0, 5.0, 4.0]
+
+
+def _brute_factor(weights: np.ndarray, allowed: np.ndarray, degree: int) -> tuple[int, int]:
+    """(pairs, weight) of the best simple b-matching, by brute force over edge sets."""
+    n = len(weights)
+    edges = [(a, b) for a in range(n) for b in range(a + 1, n) if allowed[a, b]]
+    best = (0, 0)
+    for k in range(len(edges) + 1):
+        for chosen in itertools.combinations(edges, k):
+            used = Counter(v for e in chosen for v in e)
+            if max(used.values(), default=0) <= degree:
+                best = max(best, (k, sum(int(weights[a, b]) for a, b in chosen)))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("degree", [1, 2])
+def test_best_set_of_pairs_for_several_rounds_is_exact(seed: int, degree: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 6
+    weights = np.triu(rng.integers(-20, 100, size=(n, n)), 1)
+    weights = (weights + weights.T).astype(np.int64)
+    allowed = np.triu(rng.random((n, n)) < 0.8, 1)
+    allowed = allowed | allowed.T
+    chosen = max_weight_factor(weights, allowed, degree)
+    assert (chosen <= allowed).all()
+    assert chosen.sum(axis=1).max() <= degree
+    found = (int(np.triu(chosen, 1).sum()), int((weights * np.triu(chosen, 1)).sum()))
+    assert found == _brute_factor(weights, allowed, degree)
