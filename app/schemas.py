@@ -331,6 +331,13 @@ class Quality(BaseModel):
     repeats: int
     odd_group: list[Member]
     sitting_out: list[Member]
+    # Fairness once this round has met, counting the rounds so far: the lowest share of
+    # their best possible common ground among people with common ground to find (1.0 when
+    # nobody has any), who has it, and the most meetings with nothing in common anyone has
+    # had beyond those their own answers force.
+    least_share: float
+    least_lucky: Member | None
+    most_empty: int
 
 
 class Preview(BaseModel):

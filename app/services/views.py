@@ -241,6 +241,7 @@ def preview_read(session: Session, event: models.Event, drawn: Draw) -> Preview:
     groups = drawn.outcome.round.groups
     odd = [g for g in groups if len(g.members) != event.group_size]
     total = sum(g.score for g in groups)
+    fairness = drawn.outcome.fairness
     return Preview(
         index=drawn.index,
         groups=[
@@ -253,6 +254,11 @@ def preview_read(session: Session, event: models.Event, drawn: Draw) -> Preview:
             repeats=sum(g.repeats for g in groups),
             odd_group=[_member(people, m) for g in odd for m in g.members],
             sitting_out=[_member(people, m) for m in drawn.outcome.round.sitting_out],
+            least_share=fairness.least_share,
+            least_lucky=None
+            if fairness.least_lucky is None
+            else _member(people, fairness.least_lucky),
+            most_empty=fairness.most_empty,
         ),
     )
 

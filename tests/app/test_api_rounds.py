@@ -101,6 +101,30 @@ def test_preview_shows_quality_and_saves_nothing(client: TestClient) -> None:
     assert client.get(f"/api/v1/events/{event.id}/rounds", headers=event.auth).json() == []
 
 
+def test_preview_names_the_least_lucky_before_the_round_starts(client: TestClient) -> None:
+    # Three jazz lovers among six: one of them must meet someone with nothing in common.
+    event = create_event(client)
+    hobbies = ["jazz", "jazz", "jazz", "chess", "hiking", "poetry"]
+    people = [
+        join(client, event, f"Person {i}", answers={"hobbies": [h]}) for i, h in enumerate(hobbies)
+    ]
+    preview = client.get(f"/api/v1/events/{event.id}/rounds/preview", headers=event.auth)
+    quality = preview.json()["quality"]
+    assert quality["least_share"] == 0.0
+    assert quality["least_lucky"]["attendee_id"] in {p.id for p in people[:3]}
+    assert quality["most_empty"] == 1
+
+
+def test_preview_with_no_common_ground_anywhere_has_nobody_least_lucky(
+    client: TestClient,
+) -> None:
+    event, _ = _room(client, 4)
+    quality = client.get(f"/api/v1/events/{event.id}/rounds/preview", headers=event.auth).json()[
+        "quality"
+    ]
+    assert (quality["least_share"], quality["least_lucky"], quality["most_empty"]) == (1.0, None, 0)
+
+
 def test_clock_pause_resume_extend_and_end(client: TestClient, clock: FrozenClock) -> None:
     event, _ = _room(client, 4)
     start_round(client, event, 1)
