@@ -50,13 +50,29 @@
     if (added && state) renderRoster(state.attendees);
   }
 
+  const STATES = { present: "Here", break: "On a break", registered: "Not arrived", left: "Left" };
+  let filter = "all";
+  const byName = new Intl.Collator(undefined, { sensitivity: "base", numeric: true });
+  const search = $("search");
+  const folded = (text) => text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+
+  /* The filter buttons' counts, then the rows that match the filter and the search. */
   function renderRoster(attendees) {
+    const counts = { all: attendees.length, present: 0, break: 0, registered: 0, left: 0 };
+    for (const a of attendees) counts[a.presence] = (counts[a.presence] || 0) + 1;
+    for (const b of document.querySelectorAll("[data-filter]")) {
+      b.querySelector(".n").textContent = "(" + counts[b.dataset.filter] + ")";
+      b.setAttribute("aria-pressed", String(b.dataset.filter === filter));
+    }
+    const wanted = folded(search.value.trim());
+    const shown = attendees.slice().sort((a, b) => byName.compare(a.name, b.name)).filter((a) => (filter === "all" || a.presence === filter) &&
+      (!wanted || folded(a.name + " " + a.organisation).includes(wanted)));
     const body = $("roster");
     // Re-rendering replaces the controls: keep the keyboard where it was.
     const focused = document.activeElement && body.contains(document.activeElement)
       ? document.activeElement.dataset.key : null;
     body.replaceChildren();
-    for (const a of attendees) {
+    for (const a of shown) {
       const box = el("input", { type: "checkbox", "aria-label": "Check in " + a.name, "data-key": "here:" + a.id });
       box.checked = a.presence === "present";
       box.addEventListener("change", () => act(() => api("PATCH", base + "/attendees/" + a.id,
@@ -69,12 +85,33 @@
       }
       const who = el("td", {}, a.name);
       if (a.organisation) who.append(el("span", { class: "org" }, a.organisation));
-      body.append(el("tr", {}, who, el("td", {}, box), el("td", {}, cell)));
+      body.append(el("tr", { class: a.presence }, who, el("td", { class: "state" }, STATES[a.presence] || a.presence),
+        el("td", {}, box), el("td", {}, cell)));
     }
+    const empty = $("roster-empty");
+    empty.hidden = shown.length > 0;
+    empty.textContent = attendees.length === 0 ? "Nobody has joined yet: share the join code, or add people here."
+      : "Nobody matches" + (wanted ? " “" + search.value.trim() + "”" : "") + (filter !== "all" ? " among people who are " + STATES[filter].toLowerCase() : "") + ".";
     if (focused) {
       const again = body.querySelector('[data-key="' + CSS.escape(focused) + '"]');
       if (again) again.focus();
     }
+  }
+  search.addEventListener("input", () => { if (state) renderRoster(state.attendees); });
+  for (const b of document.querySelectorAll("[data-filter]")) {
+    b.addEventListener("click", () => { filter = b.dataset.filter; if (state) renderRoster(state.attendees); });
+  }
+
+  /* The tools open one at a time, as tabs, on a laptop; on a phone they all show, one below
+     the other. */
+  for (const tab of document.querySelectorAll("[data-panel]")) {
+    tab.addEventListener("click", () => {
+      for (const other of document.querySelectorAll("[data-panel]")) {
+        const open = other === tab;
+        other.setAttribute("aria-expanded", String(open));
+        $(other.dataset.panel).classList.toggle("open", open);
+      }
+    });
   }
 
   function day(iso) {
@@ -88,7 +125,7 @@
     $("event-name").textContent = e.name;
     $("summary").textContent = e.status + " · " + e.counts.present + " here, " +
       e.counts.on_break + " on a break, " + e.counts.joined + " joined" +
-      (e.current_round ? " · round " + e.current_round + " of " + e.rounds : "");
+      (e.current_round ? " · round " + e.current_round + " of " + e.rounds : " · " + e.rounds + " rounds");
     $("auto").checked = e.auto_advance;
     renderLive(s.live);
     $("count").textContent = "(" + s.attendees.length + ")";
@@ -97,6 +134,9 @@
     $("retention").textContent = e.purged_at ? "Personal data was deleted on " + day(e.purged_at) + "."
       : e.purge_due_at ? "Personal data will be deleted on " + day(e.purge_due_at) + "." : "";
     $("finish").disabled = e.status === "finished";
+    showActions(s);
+    const key = [e.status, e.current_round, s.round && s.round.clock.phase === "ended", e.counts.present].join();
+    if (!before || key !== previewKey) { previewKey = key; if (canPreview(s)) schedulePreview(); else clearPreview(s); }
     $("purge").disabled = Boolean(e.purged_at);
     if (!before || before.event.status !== e.status || before.event.current_round !== e.current_round) {
       loadStats();
@@ -119,12 +159,39 @@
       "reconnect by themselves." : "";
   }
 
+  /* Only the actions that apply now: start when no round runs, pause while one runs,
+     resume while paused, more time or the end while a round is on. */
+  function showActions(s) {
+    const e = s.event, c = s.round && s.round.clock;
+    const on = Boolean(c) && c.phase !== "ended" && e.status !== "finished";
+    const next = (e.current_round || 0) + 1;
+    const start = $("start");
+    start.hidden = on || e.status === "finished" || next > e.rounds;
+    start.textContent = "Start round " + next;
+    const show = (action, visible) => { document.querySelector('[data-clock="' + action + '"]').hidden = !visible; };
+    show("pause", on && c.phase !== "paused");
+    show("resume", on && c.phase === "paused");
+    show("extend", on);
+    show("end_round", on);
+    $("clock-hint").textContent = e.status === "finished" ? "The event has finished."
+      : on ? "" : next > e.rounds ? "All " + e.rounds + " rounds are over: end the event under “After the event”."
+      : e.counts.present === 0 ? "Nobody is checked in yet: tick people in as they arrive."
+      : "Round " + next + " pairs the " + e.counts.present + " people here.";
+  }
+
+  const PHASE_WORDS = { changeover: "changeover", talk: "talk", paused: "paused", ended: "ended" };
   function tick() {
     const r = state && state.round, clock = $("clock");
-    if (!r) { clock.textContent = "Not started"; return; }
+    const phase = clock.querySelector(".phase"), time = clock.querySelector(".time");
+    if (!r) { phase.textContent = "Not started"; time.textContent = ""; clock.className = ""; return; }
     const c = r.clock;
-    clock.textContent = "Round " + c.index + " · " + c.phase + " " +
-      (c.phase === "paused" ? format(c.remaining_seconds) : format(secondsUntil(c.phase_ends_at)));
+    let left = c.phase === "paused" ? c.remaining_seconds : secondsUntil(c.phase_ends_at);
+    let name = c.phase;
+    // The changeover turns into the talk on the server's clock, before the next update.
+    if (name === "changeover" && left !== null && left <= 0) { name = "talk"; left = secondsUntil(c.ends_at); }
+    clock.className = name;
+    phase.textContent = "Round " + c.index + " · " + PHASE_WORDS[name];
+    time.textContent = name === "ended" ? "" : format(left);
   }
   setInterval(tick, 250);
 
@@ -137,13 +204,50 @@
   }
   $("auto").addEventListener("change", (e) =>
     act(() => api("PATCH", base, { auto_advance: e.target.checked })));
-  $("preview").addEventListener("click", () => act(async () => {
-    const p = await api("GET", base + "/rounds/preview"), q = p.quality, box = $("preview-body");
-    box.replaceChildren(el("p", {}, "Round " + p.index + ": " + q.groups + " tables, mean common ground " +
-      q.mean_common_ground + ", " + q.groups_without_common_ground + " with nothing in common" +
-      (q.odd_group.length ? ", odd table: " + q.odd_group.map((m) => m.name).join(", ") : "") +
-      (q.sitting_out.length ? ", sitting out: " + q.sitting_out.map((m) => m.name).join(", ") : "")));
-  }));
+  /* ---------------------------------------------------------------- the next round */
+
+  let previewKey = "", previewTimer = null, previewing = 0;
+  function canPreview(s) {
+    return s.event.status !== "finished" && (s.event.current_round || 0) < s.event.rounds;
+  }
+  function clearPreview(s) {
+    $("preview").hidden = !canPreview(s);
+    $("preview-body").replaceChildren(el("p", { class: "small" }, s.event.status === "finished"
+      ? "The event has finished." : "All rounds have been drawn."));
+  }
+  function schedulePreview() {
+    $("preview").hidden = false;
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(() => loadPreview().catch((err) => {
+      $("preview-body").replaceChildren(el("p", { class: "small" }, "No preview yet: " + err.message));
+    }), 400);
+  }
+  const names = (members) => members.map((m) => m.name).join(", ");
+  function figure(label, value) {
+    return el("div", {}, el("dt", {}, label), el("dd", {}, String(value)));
+  }
+  async function loadPreview() {
+    const mine = ++previewing;
+    const p = await api("GET", base + "/rounds/preview");
+    if (mine !== previewing) return;
+    const q = p.quality, box = $("preview-body");
+    const fairness = q.least_lucky
+      ? "Least lucky so far: " + q.least_lucky.name + ", " + Math.round(q.least_share * 100) + "% of their best possible"
+      : "Least lucky so far: nobody is behind (" + Math.round(q.least_share * 100) + "% of the best possible)";
+    const parts = [
+      el("p", { class: "phase-line" }, "Round " + p.index + ": " + q.groups + " tables"),
+      el("dl", { class: "figures" },
+        figure("Mean common ground", q.mean_common_ground),
+        figure("With nothing in common", q.groups_without_common_ground),
+        figure("Repeat meetings", q.repeats),
+        figure("Least lucky", q.least_lucky ? Math.round(q.least_share * 100) + "%" : "—")),
+      el("p", { class: "fairness" }, fairness + "; most meetings with nothing in common: " + q.most_empty + "."),
+    ];
+    if (q.odd_group.length) parts.push(el("p", {}, "Odd table: " + names(q.odd_group) + "."));
+    if (q.sitting_out.length) parts.push(el("p", {}, "Sitting out: " + names(q.sitting_out) + "."));
+    box.replaceChildren(...parts);
+  }
+  $("preview").addEventListener("click", () => act(loadPreview));
   $("walkup").addEventListener("submit", (e) => {
     e.preventDefault();
     const form = new FormData(e.target);

@@ -7,15 +7,15 @@
   const countdown = document.getElementById("countdown"), actions = document.getElementById("actions");
   const whoseName = document.getElementById("whose-name"), whoseEvent = document.getElementById("whose-event");
   const link = document.getElementById("link");
-  let state = null, lastAnnounced = "", shownPhase = "";
+  let state = null, shownPhase = "";
   const AWAY = {
     break: "You're on a break. Tap “I'm here” when you're back.",
     left: "You've left the mixer. Tap “I'm here” if you're back.",
     registered: "Tap “I'm here” when you arrive.",
   };
 
-  function button(label, handler, cls) {
-    const b = el("button", { type: "button", class: cls || "" }, label);
+  function button(text, handler, cls) {
+    const b = el("button", { type: "button", class: cls || "" }, text);
     b.addEventListener("click", async () => {
       b.disabled = true;
       try { render(await handler()); } catch (err) { status.textContent = err.message; }
@@ -26,25 +26,44 @@
 
   function render(s) { syncClock(s.server_time); show(s); }
 
-  // Draws a state; also when the talk begins, between the server's updates (no clock sync:
-  // the state's server_time is old by then).
+  const now = document.getElementById("now"), label = document.getElementById("countdown-label");
+  function partnerLine(p, verb) {
+    const line = el("p", { class: "partner" }, (verb || "Meet") + " " + p.name);
+    if (p.organisation) line.append(el("span", { class: "org" }, p.organisation));
+    return line;
+  }
+  function commonGround(p) {
+    return p.common_ground.length
+      ? el("ul", { class: "chips", "aria-label": "What you share" }, ...p.common_ground.map((c) => el("li", {}, c)))
+      : el("p", {}, "Something new for both of you.");
+  }
+  function stayButton(m) {
+    return button(m.interested ? "Stay in touch ✓" : "Stay in touch?",
+      () => api("POST", "/api/v1/me/interest", { attendee_id: m.attendee_id, interested: !m.interested }),
+      m.interested ? "stay-yes" : "");
+  }
+
+  // Draws a state; also when the talk begins or ends, between the server's updates (no clock
+  // sync: the state's server_time is old by then).
   function show(s) {
     state = s; fillSharing(s.attendee);
-    const r = s.round, me = s.attendee;
+    const r = s.round, me = s.attendee, finished = s.event.status === "finished";
     // Whose page this is, on every screen.
     whoseName.textContent = me.name; whoseEvent.textContent = s.event.name;
     document.title = me.name + " · " + s.event.name;
     card.replaceChildren(); actions.replaceChildren();
-    if (s.event.status === "finished") {
+    const phase = r ? phaseOf(r) : "";
+    if (finished) {
       status.textContent = s.event.name + " has finished. Thank you!";
     } else if (me.presence !== "present") {
       status.textContent = AWAY[me.presence] || AWAY.registered;
-    } else if (!r || r.phase === "ended") {
+    } else if (!r || phase === "ended") {
       status.textContent = "You're in, " + me.name + ". " + (s.event.present === 1 ? "1 person is here." : s.event.present + " people are here.");
     } else {
       status.textContent = "";
     }
-    if (r && r.phase !== "ended" && s.event.status !== "finished") {
+    now.className = "now " + (phase === "ended" ? "over" : phase);
+    if (r && phase !== "ended" && !finished) {
       const head = "Round " + r.index + " of " + r.of;
       if (!seated(r)) {
         // Sitting out (or not in this round): no partner, no table to find, only when
@@ -52,50 +71,56 @@
         const why = me.presence !== "present" ? "You're not in this round."
           : r.sitting_out ? "You sit this round out; you'll be first in line next round."
           : "This round started before you came; you'll be in the next one.";
-        card.append(el("p", {}, head), el("p", { class: "table" }, "Take a breather"),
+        now.className = "now";
+        card.append(el("p", { class: "head" }, head), el("p", { class: "table rest" }, "Take a breather"),
           el("p", {}, why), el("p", { class: "next", id: "next-round" }, nextRound(r)));
       } else {
-        card.append(el("p", {}, head + (phaseOf(r) === "changeover" ? " · go to" : " · at")),
+        card.append(el("p", { class: "head" }, head + (phase === "changeover" ? " · go to" : " · at")),
           el("p", { class: "table" }, "Table " + r.table));
-        for (const p of r.partners) {
-          card.append(el("p", { class: "partner" }, "Meet " + p.name + (p.organisation ? " (" + p.organisation + ")" : "")));
-          if (p.common_ground.length) {
-            card.append(el("ul", {}, ...p.common_ground.map((c) => el("li", {}, c))));
-          } else {
-            card.append(el("p", {}, "Something new for both of you."));
-          }
-        }
+        for (const p of r.partners) card.append(partnerLine(p), commonGround(p));
       }
-      const announce = head + " table " + (r.table || "none");
-      if (announce !== lastAnnounced) { lastAnnounced = announce; }
       if (seated(r)) actions.append(
         button("My partner isn't here", () => api("POST", "/api/v1/me/report", { kind: "partner_absent" })),
         button("We already know each other", () => api("POST", "/api/v1/me/report", { kind: "already_know" })));
+    } else if (r && phase === "ended" && !finished && seated(r)) {
+      // The talk is over: now (and not before) ask whether to stay in touch.
+      card.append(el("p", { class: "head" }, "Round " + r.index + " of " + r.of + " is over"));
+      for (const p of r.partners) {
+        const m = s.met.find((x) => x.attendee_id === p.attendee_id && x.round === r.index);
+        card.append(partnerLine(p, "You met"));
+        if (m) card.append(el("p", { class: "stay" }, stayButton(m)));
+      }
+      card.append(el("p", { class: "next" }, r.index >= r.of ? "That was the last round."
+        : "Round " + (r.index + 1) + " starts soon: your next table shows here."));
     }
-    if (s.event.status === "finished") {
+    now.hidden = card.childElementCount === 0;
+    if (finished) {
       // Nothing left to skip: no presence buttons.
     } else if (me.presence === "present") {
-      actions.append(button("Taking a break", () => api("POST", "/api/v1/me/presence", { state: "break" })),
-        button("I'm leaving", () => api("POST", "/api/v1/me/presence", { state: "left" })));
+      actions.append(button("Taking a break", () => api("POST", "/api/v1/me/presence", { state: "break" }), "half"),
+        button("I'm leaving", () => api("POST", "/api/v1/me/presence", { state: "left" }), "half"));
     } else {
       actions.append(button("I'm here", () => api("POST", "/api/v1/me/presence", { state: "present" }), "primary"));
     }
-    shownPhase = r ? phaseOf(r) : "";
-    renderMet(s);
+    shownPhase = phase;
+    renderMet(s, phase);
     tick();
   }
 
-  function renderMet(s) {
+  /* People met in rounds whose talk is over: a meeting still under way (or not yet begun)
+     is not offered "Stay in touch?" before anyone has talked. */
+  function renderMet(s, phase) {
     const met = document.getElementById("met"), links = document.getElementById("connections");
     met.replaceChildren(); links.replaceChildren();
-    if (s.met.length) {
+    const r = s.round, current = r && phase !== "ended" && s.event.status !== "finished" ? r.index : null;
+    const done = s.met.filter((m) => m.round !== current).sort((a, b) => b.round - a.round);
+    if (done.length) {
       met.append(el("h2", {}, "People you met"));
       const list = el("ul", { class: "met" });
-      for (const m of s.met) {
-        const item = el("li", {}, m.name + (m.organisation ? " (" + m.organisation + ")" : "") + " · round " + m.round + " ");
-        item.append(button(m.interested ? "Stay in touch ✓" : "Stay in touch?",
-          () => api("POST", "/api/v1/me/interest", { attendee_id: m.attendee_id, interested: !m.interested })));
-        list.append(item);
+      for (const m of done) {
+        const who = el("span", { class: "who" }, m.name,
+          el("span", { class: "small" }, (m.organisation ? m.organisation + " · " : "") + "round " + m.round));
+        list.append(el("li", {}, who, stayButton(m)));
       }
       met.append(list);
     }
@@ -114,9 +139,11 @@
   function seated(r) { return Boolean(r.table) && !r.sitting_out; }
 
   // The server announces a round's start and end; the changeover turns into the talk here,
-  // on the server's clock.
+  // and the talk ends, on the server's clock.
   function phaseOf(r) {
-    return r.phase === "changeover" && r.ends_at && secondsUntil(r.phase_ends_at) <= 0 ? "talk" : r.phase;
+    if (r.phase === "talk" && r.ends_at && secondsUntil(r.ends_at) <= 0) return "ended";
+    return r.phase === "changeover" && r.ends_at && secondsUntil(r.phase_ends_at) <= 0
+      ? (secondsUntil(r.ends_at) <= 0 ? "ended" : "talk") : r.phase;
   }
 
   // When the next round starts: its time if it starts by itself, else after this one.
@@ -130,20 +157,26 @@
 
   function tick() {
     const r = state && state.round;
-    if (!r || r.phase === "ended" || state.event.status === "finished") { countdown.textContent = ""; return; }
+    const clear = () => { countdown.textContent = ""; label.textContent = ""; };
+    if (!r || state.event.status === "finished") { clear(); return; }
+    const phase = phaseOf(r);
+    if (phase !== shownPhase) { show(state); return; }
+    if (phase === "ended") { clear(); return; }
     if (!seated(r)) {
       // Counts down to the round's end (the server's clock), never to a table to find.
       const left = format(secondsUntil(r.ends_at));
-      countdown.textContent = r.phase === "paused" || !left ? "Paused"
-        : (r.index >= r.of ? "Ends in " : "Next round in ") + left;
       countdown.classList.add("later");
+      if (r.phase === "paused" || !left) { label.textContent = "Paused"; countdown.textContent = ""; return; }
+      label.textContent = r.index >= r.of ? "Ends in" : "Next round in";
+      countdown.textContent = left;
       return;
     }
     countdown.classList.remove("later");
-    if (r.phase === "paused") { countdown.textContent = "Paused " + format(r.remaining_seconds); return; }
-    const phase = phaseOf(r);
-    if (phase !== shownPhase) { show(state); return; }
-    countdown.textContent = phase === "changeover" ? "Find your table " + format(secondsUntil(r.phase_ends_at))
+    if (r.phase === "paused") {
+      label.textContent = "Paused"; countdown.textContent = format(r.remaining_seconds); return;
+    }
+    label.textContent = phase === "changeover" ? "Find your table" : "Talk · time left";
+    countdown.textContent = phase === "changeover" ? format(secondsUntil(r.phase_ends_at))
       : format(secondsUntil(r.ends_at || r.phase_ends_at));
   }
   // The sharing form is filled from the first state only, so a live update never

@@ -113,26 +113,25 @@ def test_projector_pages_three_hundred_names(browser: Any, server: Server) -> No
     page = browser.new_context(viewport=WALL).new_page()
     page.goto(f"{server.url}/events/{event['id']}/projector?key={event['projector_key']}")
     expect(page.locator("#page")).to_contain_text("Page 1 of", timeout=5000)
-    pages = int(page.locator("#page").inner_text().rsplit(" ", 1)[1])
-    assert pages >= 2
+    pages = int(page.locator("#page .of").inner_text().rsplit(" ", 1)[1])
+    assert 2 <= pages <= 5
     visible = page.locator("#rows p:visible")
     shown = visible.count()
     assert 0 < shown < 300
     # Every name on the page fits on the screen, clear of the join corner.
-    box = page.locator("#rows").bounding_box()
     corner = page.locator("#join").bounding_box()
-    assert box is not None
     assert corner is not None
     for i in range(shown):
         row = visible.nth(i).bounding_box()
         assert row is not None
         assert row["x"] + row["width"] <= WALL["width"]
-        assert row["y"] + row["height"] <= corner["y"] + 1
+        assert row["y"] + row["height"] <= WALL["height"]
+        assert row["x"] + row["width"] <= corner["x"] or row["y"] + row["height"] <= corner["y"]
     page.screenshot(path=screenshot_path("projector-300"))
     # The pages together show everyone once.
-    seen: set[str] = set()
+    seen: list[str] = []
     for _ in range(pages):
-        seen.update(t.strip() for t in page.locator("#rows p:visible").all_inner_texts())
+        seen += page.locator("#rows p").evaluate_all("rows => rows.map(r => r.dataset.name)")
         page.evaluate("window.dispatchEvent(new Event('cg-next-page'))")
         page.wait_for_timeout(200)
-    assert len(seen) == 300
+    assert len(seen) == len(set(seen)) == 300
