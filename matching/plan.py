@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -85,16 +86,21 @@ def plan_rounds(
         and 2 <= rounds <= options.lookahead_rounds
         and len(present) <= options.lookahead_limit
     )
+    bound: _Bound | None = None
+    if redrawn or (options.fair and size > 2):
+        context = dataclasses.replace(context, facts=_Facts.build(scorer, start, points))
     if redrawn:
-        facts = _Facts.build(scorer, start, points)
-        drafts = _look_ahead(dataclasses.replace(context, facts=facts), drafts, first=first)
+        drafts, bound = _look_ahead(context, drafts, first=first)
+    swapped = False
+    if options.fair and size > 2:
+        drafts, swapped = _share_out_empty(context, drafts, bound)
     running = _copy(start)
     planned: list[Round] = []
     stats: list[RoundStats] = []
     for draft in drafts:
-        if redrawn:
+        if redrawn or swapped:
             # Drawn knowing other rounds: its figures are those after the rounds before it.
-            draft = draft.after(scorer, running, best_of=best_of)
+            draft = draft.after(scorer, running, best_of=best_of, best=best)
         outcome = draft.outcome(scorer)
         running.record(outcome.round, gains=outcome.gains, odd_ones=outcome.odd_ones)
         planned.append(outcome.round)
@@ -286,7 +292,7 @@ class _Context:
         return history
 
 
-def _look_ahead(context: _Context, fair: list[Draft], *, first: int) -> list[Draft]:
+def _look_ahead(context: _Context, fair: list[Draft], *, first: int) -> tuple[list[Draft], _Bound]:
     """A better plan than the rounds drawn one by one, drawing rounds again knowing all the
     others (`_redraw`).
 
@@ -304,8 +310,11 @@ def _look_ahead(context: _Context, fair: list[Draft], *, first: int) -> list[Dra
     bound = _Bound((1.0 - context.options.fairness_cost) * most.total, most.empty)
     starts = (plain, [context.placed(d) for d in fair])
     lifted = [_lift(context, start, bound) for start in starts]
+    if context.scorer.room.rules.group_size > 2:
+        # Not lifted: it is there for its meetings with nothing in common, shared out early.
+        lifted.append(_drawn_live(context, first))
     best = max(lifted, key=lambda plan: _score(context, plan).floor_key(bound))
-    return [placed.draft for placed in best]
+    return [placed.draft for placed in best], bound
 
 
 def _best_pairs(context: _Context, first: int) -> npt.NDArray[np.bool_] | None:
@@ -343,6 +352,33 @@ def _drawn_in_order(
     for index in range(first, last + 1):
         left = (last - index + 1) * (size - 1)
         drawn = context.draw(running, index, meetings_left=left, needs=nothing, preferred=preferred)
+        placed = context.placed(drawn)
+        context.record(running, placed)
+        plan.append(placed)
+    return plan
+
+
+def _drawn_live(context: _Context, first: int) -> list[_Placed]:
+    """The rounds drawn one after another as the service draws them live, each as if it
+    were the last (everyone's best possible counting the rounds so far): at tables this
+    shares out meetings with nothing in common early, before the people one could still
+    meet are taken."""
+    running = _copy(context.start)
+    plan: list[_Placed] = []
+    size = context.scorer.room.rules.group_size
+    last = context.best_of // (size - 1)
+    for index in range(first, last + 1):
+        drawn = draft_round(
+            context.scorer,
+            present=context.present,
+            history=running,
+            index=index,
+            seed=context.seed,
+            options=context.options,
+            points=context.points,
+            best_of=index * (size - 1),
+            meetings_left=size - 1,
+        )
         placed = context.placed(drawn)
         context.record(running, placed)
         plan.append(placed)
@@ -670,3 +706,307 @@ def _table_rank(rules: Rules, table: str) -> tuple[int, str]:
     if table.isdigit() and int(table) > len(rules.tables):
         return int(table) - 1, table
     return 1 << 30, table
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _share_out_empty(
+    context: _Context, drafts: list[Draft], bound: _Bound | None
+) -> tuple[list[Draft], bool]:
+    """Tables of 3 or 4: swaps of two people between tables of the same round that lower
+    the meetings with nothing in common beyond forced of whoever has most (a lexicographic
+    min-max of everyone's counts), by a tabu search; returns the drafts and whether any
+    changed.
+
+    Tables are built round by round from pair weights, which see a person's meetings with
+    nothing in common one pair at a time; at a table they come three at once, and redrawing
+    whole rounds (the look-ahead) rarely moves one person. A swap is allowed only if it
+    creates no repeat, separates no pair who must meet and meet nowhere else, seats nobody
+    with someone kept apart (nor a colleague unless it removes as many), keeps the room's
+    common ground within `bound` (or within `options.fairness_cost` of the plan's), adds no
+    more pairs with nothing in common than `bound` allows (or than the plan has), and
+    leaves nobody below the plan's least-lucky share. Only full tables without an odd one
+    take part, so odd turns do not change. The work is counted in swaps weighed
+    (`options.table_plan_work`), so that the same plan comes out on any machine.
+    """
+    facts = context.given
+    options = context.options
+    rules = context.scorer.room.rules
+    size = rules.group_size
+    index = context.scorer.index
+    points = context.points
+    zero = (points <= NOTHING).astype(np.int64)
+    np.fill_diagonal(zero, 0)
+    colleagues = facts.colleagues.astype(np.int64)
+
+    # Each round's groups as room positions; which of them may swap members.
+    groups: list[list[list[int]]] = []
+    swappable: list[list[int]] = []
+    for draft in drafts:
+        ids = draft.graph.ids
+        odd = {index[ids[o]] for o in draft.odd}
+        round_groups = [[index[ids[m]] for m in g] for g in draft.groups]
+        groups.append(round_groups)
+        swappable.append(
+            [
+                t
+                for t, g in enumerate(round_groups)
+                if len(g) == size and not any(m in odd for m in g)
+            ]
+        )
+    start_groups = [[list(g) for g in round_groups] for round_groups in groups]
+    met = facts.before.copy()
+    meetings = facts.base_meetings.copy()
+    empty = facts.base_empty.copy()
+    totals = facts.base_totals.copy()
+    for round_groups in groups:
+        for g in round_groups:
+            block = np.ix_(g, g)
+            met[block] += 1
+            meetings[g] += len(g) - 1
+            empty[g] += zero[block].sum(axis=1)
+            totals[g] += points[block].sum(axis=1)
+    np.fill_diagonal(met, 0)
+    findable = facts.findable
+    forced = np.maximum(meetings - findable, 0)
+    best = context.best
+    has = best > 0
+    inverse = np.divide(1.0, best, out=np.zeros_like(best), where=has)
+    least = float((totals * inverse)[has].min(initial=1.0)) - 1e-9
+    total = float(sum(points[np.ix_(g, g)].sum() / 2 for rg in groups for g in rg))
+    floor = total * (1.0 - options.fairness_cost) if bound is None else min(bound.total, total)
+    pairs_empty = int(sum(np.triu(zero[np.ix_(g, g)], 1).sum() for rg in groups for g in rg))
+    most_empty = pairs_empty if bound is None else max(bound.empty, pairs_empty)
+    # A swap changes at most 2 x size people's counts: with levels this far apart, the
+    # sum of their weights falls exactly when the counts' profile (highest first) falls.
+    base = 2 * size + 1
+    top_level = 15  # counts beyond it weigh as much as it (int64)
+
+    has_ground = findable > 0
+
+    def weight(counts: Index, people: Index) -> Index:
+        over = np.where(has_ground[people], np.maximum(counts - forced[people], 0), 0)
+        result: Index = base ** np.minimum(over, top_level)
+        return result
+
+    def state() -> _SwapState:
+        return _SwapState(
+            met, zero, points, facts.apart, facts.must, colleagues, rules.same_organisation,
+            empty, totals, inverse, least, weight, total - floor, most_empty - pairs_empty,
+        )  # fmt: skip
+
+    def level() -> Index:
+        return np.where(has_ground, np.maximum(empty - forced, 0), 0)
+
+    work = 0
+
+    def search(step: int) -> tuple[int, int, _Swap] | None:
+        """The best swap that is not tabu, for those with most such meetings: one of them
+        moves, or one of those at their table they have nothing in common with does."""
+        nonlocal work
+        beyond = level()
+        found: tuple[int, int, _Swap] | None = None
+        top = int(beyond.max(initial=0))
+        if top == 0:
+            return None
+        # A few of them at a time (the first in room order): a step stays quick.
+        for person in np.flatnonzero(beyond == top)[:8].tolist():
+            for k, round_groups in enumerate(groups):
+                at = next((t for t in swappable[k] if person in round_groups[t]), None)
+                if at is None or len(swappable[k]) < 2:
+                    continue
+                mates = [m for m in round_groups[at] if m != person]
+                frozen = {m for m, until in tabu[k].items() if until >= step}
+                movers = [m for m in [person, *mates] if m not in frozen]
+                movers = [m for m in movers if m == person or zero[person, m]]
+                if not zero[person, mates].any() or not movers:
+                    continue
+                others = [t for t in swappable[k] if t != at]
+                work += len(movers) * len(others) * size
+                swap = _best_swap(movers, round_groups, at, others, state(), frozen)
+                if swap is not None and (found is None or swap.key < found[2].key):
+                    found = (k, at, swap)
+        return found
+
+    def profile() -> tuple[int, float]:
+        return int(weight(empty, np.arange(len(empty))).sum()), -total
+
+    # A tabu search: the best swap each step, even one that makes things worse for a
+    # while (the people swapped may not move again in that round for `tenure` steps);
+    # the best plan seen wins.
+    tenure = 2 * size + 1
+    tabu: list[dict[int, int]] = [{} for _ in groups]
+    best_profile = profile()
+    best_groups = [[list(g) for g in round_groups] for round_groups in groups]
+    # The time limit is only a safety net: the work budget ends the search first.
+    deadline = time.perf_counter() + options.table_seconds
+    step = 0
+    while work < options.table_plan_work and time.perf_counter() < deadline:
+        move = search(step)
+        if move is None:
+            break
+        k, at, swap = move
+        _apply_swap(groups[k], at, swap.table, swap.mover, swap.other, met, zero, points,
+                    empty, totals)  # fmt: skip
+        total += swap.gain
+        pairs_empty += swap.more_empty
+        tabu[k][swap.mover] = tabu[k][swap.other] = step + tenure
+        if profile() < best_profile:
+            best_profile = profile()
+            best_groups = [[list(g) for g in round_groups] for round_groups in groups]
+        step += 1
+    if best_groups == start_groups:
+        return drafts, False
+    groups = best_groups
+    result: list[Draft] = []
+    ids = context.present
+    for draft, round_groups in zip(drafts, groups, strict=True):
+        position = {person: i for i, person in enumerate(draft.graph.ids)}
+        regrouped = [[position[ids[m]] for m in g] for g in round_groups]
+        result.append(dataclasses.replace(draft, groups=regrouped))
+    return result, True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _SwapState:
+    """What `_best_swap` needs to know of a plan of tables (room positions throughout)."""
+
+    met: Index  # meetings of each pair in the plan and before it
+    zero: Index  # 1 for a pair with nothing in common
+    points: FloatMatrix
+    apart: npt.NDArray[np.bool_]
+    must: npt.NDArray[np.bool_]
+    colleagues: Index
+    same_organisation: str
+    empty: Index  # each person's meetings with nothing in common
+    totals: FloatMatrix
+    inverse: FloatMatrix  # 1 / best possible (0 for those with none)
+    least: float  # nobody may end below this share
+    weight: Callable[[Index, Index], Index]  # of a count of meetings with nothing in common
+    points_slack: float  # how much common ground the room may still lose
+    empty_slack: int  # how many more pairs with nothing in common it may have
+
+
+def _best_swap(
+    movers: Sequence[int],
+    round_groups: list[list[int]],
+    at: int,
+    others: Sequence[int],
+    state: _SwapState,
+    frozen: Collection[int],
+) -> _Swap | None:
+    """The allowed swap of one of `movers` (at table `at`) with someone at one of the
+    tables `others`, not `frozen`, that lowers the weight of meetings with nothing in
+    common most, or raises it least (most common ground among equals); None if no swap
+    is allowed."""
+    members = np.array([round_groups[t] for t in others], dtype=np.int64)
+    count, size = members.shape
+    candidates = members.ravel()
+    table_of = np.repeat(np.asarray(others, dtype=np.int64), size)
+    apart_from_self = ~np.eye(size, dtype=np.bool_)
+    # Each candidate's table-mates, (candidates, size - 1).
+    mates = np.broadcast_to(members[:, None, :], (count, size, size))[:, apart_from_self]
+    mates = mates.reshape(count * size, size - 1)
+    column = candidates[:, None]
+    met, zero, points, weight = state.met, state.zero, state.points, state.weight
+    movable = ~np.isin(candidates, np.fromiter(frozen, dtype=np.int64, count=len(frozen)))
+    best: _Swap | None = None
+    for mover in movers:
+        here = np.array([m for m in round_groups[at] if m != mover], dtype=np.int64)
+        if (state.must[mover, here] & (met[mover, here] == 1)).any():
+            continue  # they would not meet anywhere else
+        ok = movable & (met[mover, mates] == 0).all(axis=1) & (met[column, here] == 0).all(axis=1)
+        ok &= ~state.apart[mover, mates].any(axis=1) & ~state.apart[column, here].any(axis=1)
+        ok &= ~(state.must[column, mates] & (met[column, mates] == 1)).any(axis=1)
+        if state.same_organisation != "allow":
+            joining = state.colleagues[mover, mates].sum(axis=1)
+            joining += state.colleagues[column, here].sum(axis=1)
+            if state.same_organisation == "forbid":
+                ok &= joining == 0
+            else:
+                leaving = state.colleagues[mover, here].sum()
+                leaving += state.colleagues[column, mates].sum(axis=1)
+                ok &= joining <= leaving
+        # Changes in meetings with nothing in common and in common ground: the mover,
+        # the candidate, the mover's table-mates and the candidate's.
+        empty_mover = zero[mover, mates].sum(axis=1) - zero[mover, here].sum()
+        empty_other = zero[column, here].sum(axis=1) - zero[column, mates].sum(axis=1)
+        empty_here = zero[column, here] - zero[mover, here][None, :]
+        empty_there = zero[mates, mover] - zero[mates, column]
+        more_empty = empty_mover + empty_other
+        ok &= more_empty <= state.empty_slack
+        gain_mover = points[mover, mates].sum(axis=1) - points[mover, here].sum()
+        gain_other = points[column, here].sum(axis=1) - points[column, mates].sum(axis=1)
+        gain_here = points[column, here] - points[mover, here][None, :]
+        gain_there = points[mates, mover] - points[mates, column]
+        gain = gain_mover + gain_other
+        ok &= gain >= -state.points_slack
+        change = np.zeros(len(candidates), dtype=np.int64)
+        everyone = (
+            (np.full_like(candidates, mover), empty_mover, gain_mover),
+            (candidates, empty_other, gain_other),
+            (np.broadcast_to(here, empty_here.shape), empty_here, gain_here),
+            (mates, empty_there, gain_there),
+        )
+        for people, extra, gained in everyone:
+            share = (state.totals[people] + gained) * state.inverse[people]
+            kept = (share >= state.least) | (state.inverse[people] == 0)
+            now = state.empty[people]
+            delta = weight(now + extra, people) - weight(now, people)
+            if extra.ndim == 2:
+                kept = kept.all(axis=1)
+                delta = delta.sum(axis=1)
+            ok &= kept
+            change += delta
+        if not ok.any():
+            continue
+        allowed = np.flatnonzero(ok)
+        k = int(allowed[np.lexsort((-gain[allowed], change[allowed]))[0]])
+        swap = _Swap(
+            (int(change[k]), -float(gain[k])),
+            mover,
+            int(candidates[k]),
+            int(table_of[k]),
+            float(gain[k]),
+            int(more_empty[k]),
+        )
+        if best is None or swap.key < best.key:
+            best = swap
+    return best
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Swap:
+    key: tuple[int, float]  # change in the weight of empty meetings, common ground lost
+    mover: int
+    other: int
+    table: int  # the other's
+    gain: float  # common ground gained
+    more_empty: int  # pairs with nothing in common added
+
+
+def _apply_swap(
+    round_groups: list[list[int]],
+    at: int,
+    table: int,
+    mover: int,
+    other: int,
+    met: Index,
+    zero: Index,
+    points: FloatMatrix,
+    empty: Index,
+    totals: FloatMatrix,
+) -> None:
+    """Swap `mover` (table `at`) and `other` (table `table`), updating the counts."""
+    for sign in (-1, 1):
+        if sign == 1:
+            first, second = round_groups[at], round_groups[table]
+            first[first.index(mover)] = other
+            second[second.index(other)] = mover
+        for g in (round_groups[at], round_groups[table]):
+            block = np.ix_(g, g)
+            met[block] += sign
+            empty[g] += sign * zero[block].sum(axis=1)
+            totals[g] += sign * points[block].sum(axis=1)
+    np.fill_diagonal(met, 0)

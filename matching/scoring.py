@@ -6,12 +6,15 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
 from matching.model import Question, Reason, Room
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 FloatMatrix = npt.NDArray[np.float64]
 
@@ -80,11 +83,16 @@ class _Vocabulary:
         return sorted(found)
 
 
-def _incidence(rows: Sequence[list[int]], width: int) -> sparse.csr_matrix:
+def _incidence(
+    rows: Sequence[list[int]], width: int, values: npt.NDArray[np.float64] | None = None
+) -> sparse.csr_matrix:
+    """Attendees x answers: 1 where given (or the answer's entry of `values`)."""
+    from scipy import sparse  # here, not at import: a tiny room's plan starts faster
+
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
     indptr[1:] = np.cumsum([len(r) for r in rows])
     indices = np.fromiter((t for r in rows for t in r), dtype=np.int64, count=int(indptr[-1]))
-    data = np.ones(len(indices), dtype=np.float64)
+    data = np.ones(len(indices), dtype=np.float64) if values is None else values[indices]
     return sparse.csr_matrix((data, indices, indptr), shape=(len(rows), max(width, 1)))
 
 
@@ -149,7 +157,7 @@ class Scorer:
                 # A rarer shared answer counts more: 1 + ln(N / how many gave it).
                 rarity = 1.0 + np.log(size / np.maximum(given, 1.0))
                 points = question.weight * rarity
-                weighted = sparse.csr_matrix(matrix @ sparse.diags(points))
+                weighted = _incidence(tokens, len(vocabulary.shown), points)
                 self._shared.append(
                     _SharedPart(question, vocabulary, tokens, matrix, points, weighted)
                 )

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import rustworkx as rx
-from scipy.optimize import linear_sum_assignment
 
 from matching.fairness import (
     NOTHING,
@@ -82,6 +80,9 @@ class SolverOptions:
     # Local search for tables of 3 or 4: at most this many sweeps / seconds.
     table_sweeps: int = 60
     table_seconds: float = 2.0
+    # Plans of tables: the search that shares out meetings with nothing in common weighs
+    # at most about this many swaps (see plan._share_out_empty).
+    table_plan_work: int = 100_000
     # Rooms up to this size also try `table_restarts` random starting splits.
     restart_limit: int = 300
     table_restarts: int = 8
@@ -188,6 +189,9 @@ def max_weight_factor(weights: IntMatrix, allowed: BoolMatrix, degree: int) -> B
 def _blossom(
     n: int, rows: Index, cols: Index, weights: npt.NDArray[np.int64]
 ) -> list[tuple[int, int]]:
+    # Imported here, as scipy is below: planning a tiny room starts faster without them.
+    import rustworkx as rx
+
     graph: rx.PyGraph[int, int] = rx.PyGraph()
     graph.add_nodes_from(range(n))
     graph.add_edges_from(list(zip(rows.tolist(), cols.tolist(), weights.tolist(), strict=True)))
@@ -493,10 +497,17 @@ class Draft:
             rules=scorer.room.rules,
         )
 
-    def after(self, scorer: Scorer, history: History, *, best_of: int) -> Draft:
+    def after(
+        self, scorer: Scorer, history: History, *, best_of: int, best: FloatMatrix | None = None
+    ) -> Draft:
         """The same groups, standing after `history` instead (for the round's figures and
-        repeats, once the rounds before it are settled)."""
+        repeats, once the rounds before it are settled). `best`: everyone's best possible,
+        in room order (default: the draft's own)."""
         standing = self.graph.standing
+        if best is not None:
+            best = best[[scorer.index[i] for i in self.graph.ids]]
+        elif standing is not None:
+            best = standing.best
         graph = _graph(
             scorer,
             self.graph.ids,
@@ -504,7 +515,7 @@ class Draft:
             scorer.room.rules,
             fair=False,
             best_of=best_of,
-            best=None if standing is None else standing.best,
+            best=best,
         )
         return dataclasses.replace(self, graph=graph)
 
@@ -909,6 +920,8 @@ def _even_tables(graph: _Graph, size: int, options: SolverOptions) -> list[list[
     matched = {v for p in pairs for v in p}
     loose = [v for v in range(n) if v not in matched]
     if size == 3:
+        from scipy.optimize import linear_sum_assignment
+
         cores = [list(p) for p in pairs[:count]]
         singles = loose + [v for p in pairs[count:] for v in p]
         while len(cores) < count:

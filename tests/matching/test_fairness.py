@@ -3,6 +3,7 @@ least lucky lifted; checked by brute force on small rooms and against networkx."
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections import Counter
@@ -16,9 +17,17 @@ from hypothesis import strategies as st
 
 from matching.fairness import best_possible, beyond_forced
 from matching.model import Attendee, History, Pair, Room, Round, Rules, pair
-from matching.plan import plan_rounds
+from matching.plan import _Context, _Facts, _share_out_empty, plan_rounds
 from matching.scoring import Scorer
-from matching.solve import RoundOutcome, max_weight_factor, round_fairness, solve_round
+from matching.solve import (
+    RoundOutcome,
+    SolverOptions,
+    draft_round,
+    max_weight_factor,
+    room_best,
+    round_fairness,
+    solve_round,
+)
 from matching.synthetic import synthetic_room
 from tests.matching.conftest import QUESTIONS, person, room
 
@@ -287,3 +296,164 @@ def test_best_set_of_pairs_for_several_rounds_is_exact(seed: int, degree: int) -
     assert chosen.sum(axis=1).max() <= degree
     found = (int(np.triu(chosen, 1).sum()), int((weights * np.triu(chosen, 1)).sum()))
     assert found == _brute_factor(weights, allowed, degree)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _splits(people: list[int], size: int) -> Iterator[list[tuple[int, ...]]]:
+    """Every way to seat `people` (a multiple of `size`) at tables of `size`."""
+    if not people:
+        yield []
+        return
+    first, rest = people[0], people[1:]
+    for others in itertools.combinations(rest, size - 1):
+        left = [p for p in rest if p not in others]
+        for more in _splits(left, size):
+            yield [(first, *others), *more]
+
+
+def _table_figures(
+    plan: Sequence[Sequence[Sequence[int]]],
+    points: np.ndarray,
+    best: np.ndarray,
+    findable: np.ndarray,
+) -> tuple[int, float, int, float]:
+    """A plan's most meetings with nothing in common beyond forced, common ground, pairs
+    with nothing in common and least-lucky share."""
+    n = len(points)
+    empty = np.zeros(n, dtype=np.int64)
+    meetings = np.zeros(n, dtype=np.int64)
+    totals = np.zeros(n)
+    pairs_empty = 0
+    for tables in plan:
+        for table in tables:
+            for a, b in itertools.combinations(table, 2):
+                nothing = points[a, b] <= 1e-9
+                pairs_empty += int(nothing)
+                for x, y in ((a, b), (b, a)):
+                    meetings[x] += 1
+                    empty[x] += int(nothing)
+                    totals[x] += points[x, y]
+    has = best > 0
+    least = float((totals[has] / best[has]).min(initial=1.0))
+    most = int(beyond_forced(empty, meetings, findable).max(initial=0))
+    return most, float(totals.sum() / 2), pairs_empty, least
+
+
+@st.composite
+def rooms_of_tables(draw: st.DrawFn) -> Room:
+    """8 people at tables of 4: a few empty profiles, the others with one or two of three
+    answers, so that meetings with nothing in common are common."""
+    empty = draw(st.integers(1, 4))
+    people = [Attendee(id=f"e{i}") for i in range(empty)]
+    for i in range(8 - empty):
+        hobbies = draw(st.lists(st.sampled_from(TAGS[:3]), min_size=1, max_size=2, unique=True))
+        people.append(Attendee(id=f"p{i}", answers={"hobbies": tuple(hobbies)}))
+    return Room(QUESTIONS, tuple(people), Rules(group_size=4))
+
+
+@st.composite
+def plans_one_swap_from_the_cap(
+    draw: st.DrawFn,
+) -> tuple[Room, list[list[tuple[int, ...]]], list[list[tuple[int, ...]]]]:
+    """A small room at tables, a plan that keeps everyone within 2 meetings with nothing in
+    common beyond forced (found by brute force), and the same plan with one swap that
+    takes someone beyond 2 without adding common ground, pairs with nothing in common or
+    the least-lucky share (none if no such swap: the check is then empty)."""
+    room_ = draw(rooms_of_tables())
+    scorer = Scorer(room_)
+    n = len(scorer)
+    size = room_.rules.group_size
+    points = scorer.points()
+    np.fill_diagonal(points, 0.0)
+    partners = ~np.eye(n, dtype=np.bool_)
+    findable = (partners & (points > 1e-9)).sum(axis=1)
+    best = best_possible(points, partners, size - 1)
+    splits = list(_splits(list(range(n)), size))
+    capped = [s for s in splits if _table_figures([s], points, best, findable)[0] <= 2]
+    if not capped:
+        return room_, [], []
+    good = draw(st.sampled_from(capped))
+    _, total, pairs_empty, least = _table_figures([good], points, best, findable)
+    swaps = []
+    for t, u in itertools.combinations(range(len(good)), 2):
+        for a in good[t]:
+            for b in good[u]:
+                bad = [list(table) for table in good]
+                bad[t][bad[t].index(a)] = b
+                bad[u][bad[u].index(b)] = a
+                worse = _table_figures([bad], points, best, findable)
+                if (
+                    worse[0] > 2
+                    and total >= worse[1] * (1 - SolverOptions().fairness_cost) - 1e-9
+                    and pairs_empty <= worse[2]
+                    and least >= worse[3] - 1e-9
+                ):
+                    swaps.append([tuple(table) for table in bad])
+    if not swaps:
+        return room_, [good], []
+    return room_, [good], [draw(st.sampled_from(swaps))]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plans_one_swap_from_the_cap())
+def test_swaps_between_tables_bring_everyone_back_within_two(
+    drawn: tuple[Room, list[list[tuple[int, ...]]], list[list[tuple[int, ...]]]],
+) -> None:
+    room_, _, bad = drawn
+    if not bad:
+        return
+    scorer = Scorer(room_)
+    size = room_.rules.group_size
+    points = scorer.points()
+    np.fill_diagonal(points, 0.0)
+    options = SolverOptions()
+    start = History.from_rules(room_.rules)
+    best = room_best(scorer, points, count=size - 1)
+    ids = list(scorer.ids)
+    context = _Context(
+        scorer, ids, start, points, best, 1, options, size - 1, _Facts.build(scorer, start, points)
+    )
+    draft = draft_round(
+        scorer,
+        present=ids,
+        history=start,
+        index=1,
+        seed=1,
+        options=options,
+        points=points,
+        best=best,
+        best_of=size - 1,
+        meetings_left=size - 1,
+    )
+    position = {person: i for i, person in enumerate(draft.graph.ids)}
+    groups = [[position[ids[m]] for m in table] for table in bad[0]]
+    drafts, changed = _share_out_empty(context, [dataclasses.replace(draft, groups=groups)], None)
+    assert changed
+    found = [[scorer.index[m] for m in members] for members in drafts[0].members()]
+    partners = ~np.eye(len(ids), dtype=np.bool_)
+    findable = (partners & (points > 1e-9)).sum(axis=1)
+    assert _table_figures([found], points, best, findable)[0] <= 2
+    assert sorted(m for table in found for m in table) == list(range(len(ids)))
+
+
+@pytest.mark.parametrize("size", [3, 4])
+def test_planned_tables_report_the_figures_of_the_whole_event(size: int) -> None:
+    # Whichever start the plan kept (rounds drawn live count only the rounds so far), each
+    # round's figures are those of the event: the best possible over all its rounds.
+    base = synthetic_room(36, seed=3)
+    room_ = Room(base.questions, base.attendees, Rules(group_size=size))
+    plan = plan_rounds(room_, rounds=4, seed=1)
+    scorer = Scorer(room_)
+    history = History.from_rules(room_.rules)
+    for planned, stats in zip(plan.rounds, plan.round_stats, strict=True):
+        figures = round_fairness(scorer, planned, history=history, horizon=4)
+        assert (stats.least_share, stats.most_empty) == (figures.least_share, figures.most_empty)
+        gains = {}
+        for group in planned.groups:
+            members = [scorer.index[m] for m in group.members]
+            block = scorer.points(np.array(members), np.array(members))
+            np.fill_diagonal(block, 0.0)
+            gains.update({m: float(row.sum()) for m, row in zip(group.members, block, strict=True)})
+        history.record(planned, gains=gains, odd_ones=())
