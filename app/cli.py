@@ -1,4 +1,4 @@
-"""The `commonground` command: serve, demo, plan (the matcher offline), export, purge."""
+"""The `commonground` command: serve, demo, plan (the matcher offline), export, series, purge."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import urlsplit
-
-from matching.planfile import MAX_ROUNDS
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -39,6 +37,9 @@ def _fail(message: str) -> NoReturn:
 
 
 def _rounds(text: str) -> int:
+    # Here, not at the top: every command would load the planner file's schema (pydantic).
+    from matching.planfile import MAX_ROUNDS
+
     try:
         value = int(text)
     except ValueError:
@@ -115,14 +116,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export",
-        help="export an event's connections (who met whom) as CSV or JSON",
+        help="export an event's connections (who met whom) as CSV or JSON, or its network "
+        "as GraphML or GEXF",
         description="Export who met whom, their common ground and connections, with contact "
         "details only where both connected and the owner consents. Reads the database of "
         "`commonground serve` (DATABASE_URL, or the SQLite file in COMMONGROUND_DATA_DIR).",
     )
     export.add_argument("event", help="the event's id (as in its organiser link /events/ID/...)")
-    export.add_argument("--format", choices=("csv", "json"), default="csv", help="default csv")
+    export.add_argument(
+        "--format",
+        choices=("csv", "json", "graphml", "gexf"),
+        default="csv",
+        help="default csv; graphml and gexf: the network, for Gephi or Cytoscape",
+    )
     export.add_argument("--out", help="write here instead of standard output")
+
+    series = commands.add_parser(
+        "series",
+        help="list the series, a series' events, or export a series' network",
+        description="Without SERIES: every series. With SERIES (its id): its events with their "
+        "statistics, or with --format graphml|gexf its network (people named only if they "
+        "consented).",
+    )
+    series.add_argument("series", nargs="?", help="the series' id (as in /series/ID)")
+    series.add_argument(
+        "--format", choices=("text", "graphml", "gexf"), default="text", help="default text"
+    )
+    series.add_argument("--out", help="write here instead of standard output")
 
     purge = commands.add_parser(
         "purge",
@@ -197,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _demo(listen, people=args.people, live=args.live, data=args.data_dir)
     elif args.command == "export":
         _guarded(lambda: _export(args.event, fmt=args.format, out=args.out))
+    elif args.command == "series":
+        _guarded(lambda: _series(args.series, fmt=args.format, out=args.out))
     elif args.command == "purge":
         _guarded(lambda: _purge(days=args.days, event_id=args.event, dry_run=args.dry_run))
 
@@ -295,11 +317,21 @@ def _export(event_id: str, *, fmt: str, out: str | None) -> None:
         event = _event_or_fail(session, event_id)
         if fmt == "csv":
             data = exports.connections_csv(session, event)
+        elif fmt in ("graphml", "gexf"):
+            from app.services import network
+
+            found = network.collect(session, [event])
+            write = network.graphml if fmt == "graphml" else network.gexf
+            data = write(found, title=event.name)
         else:
             document = ConnectionsExport.model_validate(
                 exports.connections_document(session, event)
             )
             data = (document.model_dump_json(indent=2) + "\n").encode()
+    _write(data, out)
+
+
+def _write(data: bytes, out: str | None) -> None:
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
@@ -308,6 +340,49 @@ def _export(event_id: str, *, fmt: str, out: str | None) -> None:
         Path(out).write_bytes(data)
     except OSError as error:
         _fail(f"{out}: {error.strerror or error}")
+
+
+def _series(series_id: str | None, *, fmt: str, out: str | None) -> None:
+    from sqlalchemy import select
+
+    from app import models
+    from app.services import network
+    from app.services import series as series_service
+
+    with _database() as (_settings, db), db.reading() as session:
+        if series_id is None:
+            if fmt != "text":
+                _fail("--format graphml|gexf needs a SERIES")
+            lines = []
+            for found in session.scalars(
+                select(models.Series).order_by(models.Series.created_at.desc())
+            ):
+                read = series_service.series_read(session, found)
+                lines.append(
+                    f"{read.id}  {read.name}  {len(read.events)} events, {read.members} remembered"
+                )
+            data = ("\n".join(lines) + "\n" if lines else "no series yet\n").encode()
+        else:
+            series = session.get(models.Series, series_id)
+            if series is None:
+                _fail(f"no series {series_id!r} in this database")
+            if fmt == "text":
+                read = series_service.series_read(session, series)
+                lines = [
+                    f"{read.name} ({read.id}): memory {read.memory}, {read.members} remembered"
+                ]
+                for e in read.events:
+                    lines.append(
+                        f"{e.position}. {e.id}  {e.name}  {e.status}: {e.joined} joined, "
+                        f"{e.returning} returning ({e.only_new_faces} met only new faces), "
+                        f"{e.conversations} conversations, {e.mutual_connections} connections"
+                    )
+                data = ("\n".join(lines) + "\n").encode()
+            else:
+                found_net = network.collect(session, series_service.events_of(session, series))
+                write = network.graphml if fmt == "graphml" else network.gexf
+                data = write(found_net, title=series.name)
+    _write(data, out)
 
 
 def _purge(*, days: int | None, event_id: str | None, dry_run: bool) -> None:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.realtime import CHANNEL
+
+if TYPE_CHECKING:
+    import anyio
 
 _WRITE = "commonground_write"
 
@@ -37,6 +41,85 @@ class Database:
             yield session
 
 
+T = TypeVar("T")
+
+
+class WriteBatches:
+    """Short writes that arrive together under one key (a join code) share one transaction:
+    a room joining at once takes the write lock, begins, commits and wakes the event's
+    streams once per batch instead of once per person, and no writer sleeps in SQLite's
+    busy handler waiting for another join. Each write runs in a SAVEPOINT of its own: one
+    that raises is undone alone, and its error goes to its own caller; the others commit
+    together. One batch per key at a time (one event's row lock: no deadlock between
+    batches), at most `size` writes in it; batches of different keys run side by side,
+    at most as many as `limiter` lets."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        limiter: anyio.CapacityLimiter,
+        publish: Callable[[Iterable[str]], None],
+        size: int = 200,
+    ) -> None:
+        self._db = db
+        self._limiter = limiter
+        self._publish = publish
+        self._size = size
+        self._pending: dict[str, list[tuple[Callable[[Session], Any], asyncio.Future[Any]]]] = {}
+        self._draining: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self, key: str, write: Callable[[Session], T]) -> T:
+        """`write`'s result once its batch has committed (or its error)."""
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(key, []).append((write, done))
+        if key not in self._draining:
+            self._draining[key] = asyncio.create_task(self._drain(key))
+        return await done
+
+    async def _drain(self, key: str) -> None:
+        import anyio.to_thread  # the server's, not the command line's
+
+        try:
+            while waiting := self._pending.pop(key, None):
+                batch, rest = waiting[: self._size], waiting[self._size :]
+                if rest:
+                    self._pending[key] = rest
+                try:
+                    outcomes = await anyio.to_thread.run_sync(
+                        self._write, [write for write, _ in batch], limiter=self._limiter
+                    )
+                except BaseException as error:  # the commit failed: every write of it did
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(error)
+                    if not isinstance(error, Exception):
+                        raise
+                    continue
+                for (_, done), (ok, value) in zip(batch, outcomes, strict=True):
+                    if done.done():
+                        continue  # the caller has gone
+                    if ok:
+                        done.set_result(value)
+                    else:
+                        done.set_exception(value)
+        finally:
+            del self._draining[key]
+
+    def _write(self, writes: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        with self._db.writing() as session:
+            for write in writes:
+                try:
+                    with session.begin_nested():
+                        outcomes.append((True, write(session)))
+                except Exception as error:  # undone alone; raised again for its own caller
+                    outcomes.append((False, error))
+            changed = set(session.info.get("changed_events", ()))
+        self._publish(changed)
+        return outcomes
+
+
 class SqliteChanges:
     """SQLite's `PRAGMA data_version` on a connection of its own: it changes whenever any
     other connection, of this process or another (the command line), commits. Reading it
@@ -57,6 +140,80 @@ class SqliteChanges:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+class VersionsUnavailable(Exception):
+    """PostgreSQL could not be asked for versions now (the caller asks the ordinary way)."""
+
+
+class EventVersions:
+    """Events' versions as PostgreSQL has them, read on the event loop: what SqliteChanges is
+    to SQLite, for several workers (a snapshot at least that new is current, whichever
+    worker made the last change).
+
+    One connection of its own, one query at a time. A caller waits for the first query
+    sent *after* it asked, so it sees every write committed before it asked (read-your-
+    writes across workers, not "at most N ms old"); every caller that asks while a query is
+    out shares the next one, so 50 phones asking at once cost one query, not 50 worker-
+    thread trips. A database error reaches the callers as VersionsUnavailable, and the next
+    query opens a new connection."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._connection: Any = None  # psycopg.AsyncConnection, imported on first use
+        self._next: asyncio.Future[dict[str, int]] | None = None
+        self._wanted: set[str] = set()
+        self._runner: asyncio.Task[None] | None = None
+
+    async def __call__(self, event_id: str) -> int | None:
+        """The event's version now (None: no such event)."""
+        self._wanted.add(event_id)
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        batch = self._next
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run())
+        versions = await asyncio.shield(batch)
+        return versions.get(event_id)
+
+    async def _run(self) -> None:
+        batch: asyncio.Future[dict[str, int]] | None = None
+        try:
+            while self._next is not None:
+                batch, wanted = self._next, self._wanted
+                self._next, self._wanted = None, set()
+                try:
+                    found = await self._query(sorted(wanted))
+                except VersionsUnavailable as error:
+                    await self.close()
+                    batch.set_exception(error)
+                    batch.exception()  # retrieved: no warning when every caller has gone
+                else:
+                    batch.set_result(found)
+        finally:
+            self._runner = None
+            for waiting in (batch, self._next):
+                if waiting is not None and not waiting.done():
+                    waiting.cancel()  # stopping: nobody is left to answer them
+
+    async def _query(self, event_ids: list[str]) -> dict[str, int]:
+        import psycopg
+
+        try:
+            if self._connection is None:
+                self._connection = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+            cursor = await self._connection.execute(
+                "SELECT id, version FROM events WHERE id = ANY(%s)", (event_ids,)
+            )
+            rows = await cursor.fetchall()
+        except psycopg.Error as error:
+            raise VersionsUnavailable(str(error)) from error
+        return {str(row[0]): int(row[1]) for row in rows}
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close()
 
 
 def create_database(settings: Settings) -> Database:

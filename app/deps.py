@@ -19,6 +19,7 @@ from app.ratelimit import RateLimits
 from app.realtime import Broker
 from app.services import attendees as attendee_service
 from app.services import events as event_service
+from app.services import series as series_service
 
 
 async def get_db(request: Request) -> Database:
@@ -173,14 +174,17 @@ EventId = Annotated[str, Path(min_length=1, max_length=16)]
 
 
 class FailureGuard:
-    """Counts failed lookups of a client and refuses it (429) after too many."""
+    """Counts failed lookups of a client and refuses it (429) after too many; `checked`:
+    the caller has just refused it if so (no second check)."""
 
-    def __init__(self, limits: RateLimits, client: str) -> None:
+    def __init__(self, limits: RateLimits, client: str, *, checked: bool = False) -> None:
         self.limits = limits
         self.client = client
+        self.checked = checked
 
     def __enter__(self) -> None:
-        self.limits.check_failures(self.client)
+        if not self.checked:
+            self.limits.check_failures(self.client)
 
     def __exit__(self, kind: type[BaseException] | None, error: object, _tb: object) -> None:
         if isinstance(error, Unauthorised | Forbidden | NotFound):
@@ -263,6 +267,34 @@ def projector_event(
         return event_service.projector_event(session, event_id, key)
 
 
+SeriesId = Annotated[str, Path(min_length=1, max_length=16)]
+
+
+def series_for_read(
+    series_id: SeriesId,
+    session: ReadSession,
+    token: OrganiserTokenDep,
+    limits: LimitsDep,
+    client: ClientDep,
+) -> models.Series:
+    """A series, for the organiser of any of its events."""
+    with FailureGuard(limits, client):
+        return series_service.organiser_series(session, series_id, token)
+
+
+def series_for_write(
+    series_id: SeriesId,
+    session: WriteSession,
+    token: OrganiserTokenDep,
+    limits: LimitsDep,
+    client: ClientDep,
+) -> models.Series:
+    with FailureGuard(limits, client):
+        return series_service.organiser_series(session, series_id, token)
+
+
+SeriesRead = Annotated[models.Series, Depends(series_for_read)]
+SeriesWrite = Annotated[models.Series, Depends(series_for_write)]
 OrganiserRead = Annotated[Organiser, Depends(organiser_for_read)]
 OrganiserWrite = Annotated[Organiser, Depends(organiser_for_write)]
 AttendeeRead = Annotated[models.Attendee, Depends(attendee_for_read)]

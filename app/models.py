@@ -1,4 +1,5 @@
-"""SQLAlchemy tables: events, attendees, rounds and their groups, known pairs, interests."""
+"""SQLAlchemy tables: events and their series, attendees, rounds and their groups, known pairs,
+interests, and the series' memory of who met whom."""
 
 from __future__ import annotations
 
@@ -80,6 +81,11 @@ class Event(Base):
     # Rounds fixed in advance by printing the plan (people on paper follow it):
     # [{"index": n, "groups": [{"table": name, "members": [ids]}], "sitting_out": [ids]}].
     printed_plan: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    # The series the event belongs to (None: a one-off), and its place in it (1, 2, ...).
+    series_id: Mapped[str | None] = mapped_column(
+        ForeignKey("series.id", ondelete="SET NULL"), index=True, nullable=True
+    )
+    series_position: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     attendees: Mapped[list[Attendee]] = relationship(
         back_populates="event", cascade="all, delete-orphan", order_by="Attendee.joined_at"
@@ -103,6 +109,12 @@ class Attendee(Base):
     # "registered" (on the list, not in the room), "present", "break" or "left".
     presence: Mapped[str] = mapped_column(String(12))
     joined_at: Mapped[datetime]
+    # Consented to be named (name and organisation) in the organiser's network exports.
+    listed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who they are in the series' memory, when they consented to be remembered.
+    series_member_id: Mapped[str | None] = mapped_column(
+        ForeignKey("series_members.id", ondelete="SET NULL"), index=True, nullable=True
+    )
 
     event: Mapped[Event] = relationship(back_populates="attendees")
     consents: Mapped[list[Consent]] = relationship(
@@ -111,7 +123,8 @@ class Attendee(Base):
 
 
 class Consent(Base):
-    """One change of an attendee's consent to share a contact field: when, and to which text."""
+    """One change of an attendee's consent (to share a contact field, to be remembered by the
+    series, to be named in the network export): when, and to which text."""
 
     __tablename__ = "consents"
 
@@ -193,3 +206,51 @@ class Interest(Base):
     from_id: Mapped[str] = mapped_column(ForeignKey("attendees.id", ondelete="CASCADE"))
     to_id: Mapped[str] = mapped_column(ForeignKey("attendees.id", ondelete="CASCADE"))
     created_at: Mapped[datetime]
+
+
+class Series(Base):
+    """Recurring mixers: events that remember who met whom among people who consented."""
+
+    __tablename__ = "series"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Earlier meetings count as met before: "never" (never again), "recent" (within the last
+    # `recent_events` events) or "prefer_new" (allowed, but new faces are preferred).
+    memory: Mapped[str] = mapped_column(String(12), default="never")
+    recent_events: Mapped[int] = mapped_column(Integer, default=1)
+    # Days after its last event ends that the memory is deleted; None: the server's setting.
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime]
+
+
+class SeriesMember(Base):
+    """Someone who asked to be remembered at the next events of a series: their personal
+    series token (hashed) and the profile offered back to them, pre-filled, next time."""
+
+    __tablename__ = "series_members"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    series_id: Mapped[str] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    organisation: Mapped[str] = mapped_column(String(100), default="")
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The event where they asked to be remembered: at any later one, they are returning.
+    first_event_id: Mapped[str] = mapped_column(String(16))
+    consented_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class SeriesMeeting(Base):
+    """Two members of a series met at one of its events: kept once that event's personal data
+    is deleted, so the matcher still knows (until the member is forgotten)."""
+
+    __tablename__ = "series_meetings"
+    __table_args__ = (UniqueConstraint("event_id", "first_id", "second_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    series_id: Mapped[str] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    first_id: Mapped[str] = mapped_column(ForeignKey("series_members.id", ondelete="CASCADE"))
+    second_id: Mapped[str] = mapped_column(ForeignKey("series_members.id", ondelete="CASCADE"))

@@ -112,6 +112,8 @@ class EventCreate(_In):
     tables: Annotated[int, Field(ge=1, le=1000)] | TableNames | None = None
     questions: Questions = Field(default_factory=default_questions)
     auto_advance: bool = False
+    # The first event of a series (its join form offers "remember me for the next mixers").
+    series: bool = False
 
 
 class EventUpdate(_In):
@@ -142,6 +144,8 @@ class EventCreated(BaseModel):
     organiser_token: str
     projector_key: str
     links: Links
+    # The event's series, when it is part of one.
+    series_id: str | None = None
 
 
 class Counts(BaseModel):
@@ -175,6 +179,9 @@ class EventRead(BaseModel):
     # When the personal data was deleted, or when it will be (retention).
     purged_at: datetime | None
     purge_due_at: datetime | None
+    # The event's series (None: a one-off) and its place in it.
+    series_id: str | None = None
+    series_position: int | None = None
 
 
 # ------------------------------------------------------------------ attendees
@@ -206,6 +213,12 @@ class JoinRequest(_In):
     answers: Annotated[Answers, Field(max_length=12)] = Field(default_factory=dict)
     contact: Contact = Field(default_factory=Contact)
     share: Annotated[list[ContactField], Field(max_length=3)] = Field(default_factory=list)
+    # Name me (name and organisation) in the organiser's network export.
+    listed: bool = False
+    # An event of a series: remember me for its next events (a `series_token` comes back).
+    remember: bool = False
+    # A returning person's personal series token (from the link or cookie of a past event).
+    series_token: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
     @model_validator(mode="after")
     def _share_only_given(self) -> JoinRequest:
@@ -233,16 +246,23 @@ class MeUpdate(_In):
     answers: Annotated[Answers, Field(max_length=12)] | None = None
     contact: Contact | None = None
     share: Annotated[list[ContactField], Field(max_length=3)] | None = None
+    listed: bool | None = None
+    # Untick "remember me": the series forgets you (ticking it again needs a new join).
+    remember: Literal[False] | None = None
 
 
 class MeLinks(BaseModel):
     me: str
+    # The personal series link (recognised at the series' next events), when remembered.
+    series: str | None = None
 
 
 class Joined(BaseModel):
     attendee_id: str
     token: str
     links: MeLinks
+    # When the person is remembered by the event's series: their personal series token.
+    series_token: str | None = None
 
 
 class AttendeeRead(BaseModel):
@@ -338,6 +358,10 @@ class Quality(BaseModel):
     least_share: float
     least_lucky: Member | None
     most_empty: int
+    # In an event of a series: people here who were at an earlier event of it (and consented
+    # to be remembered), and how many of them meet only new faces in this round.
+    returning: int = 0
+    returning_only_new_faces: int = 0
 
 
 class Preview(BaseModel):
@@ -406,6 +430,9 @@ class MeProfile(BaseModel):
     contact: Contact
     share: list[ContactField]
     presence: Presence
+    # Named in the organiser's network export; remembered by the event's series.
+    listed: bool = False
+    remembered: bool = False
 
 
 class MeRead(BaseModel):
@@ -421,9 +448,10 @@ class MeRead(BaseModel):
 
 
 class ConsentRecord(BaseModel):
-    """Consent to share one contact field was given (or withdrawn) at this time, to this text."""
+    """Consent to share one contact field (or to be remembered by the series, or named in the
+    network export) was given (or withdrawn) at this time, to this text."""
 
-    field: ContactField
+    field: ContactField | Literal["series", "listed"]
     granted: bool
     text: str
     recorded_at: datetime
@@ -458,11 +486,38 @@ class RoundFigures(Figures):
     index: int
 
 
+class ReturningFigures(BaseModel):
+    """People remembered from an earlier event of the series, and how many of them met only
+    people they had not met at the series' earlier events."""
+
+    returning: int
+    only_new_faces: int
+
+
+class NetworkFigures(BaseModel):
+    """The room's network after the event (computed with networkx)."""
+
+    people: int
+    meetings: int
+    mutual_connections: int
+    # How many organisations other than their own each person met, on average and at most.
+    organisations_reached_mean: float
+    organisations_reached_max: int
+    # Pairs of organisations linked by at least one meeting, and meetings that are bridges
+    # (the only path between their two sides) across organisations.
+    organisation_pairs_linked: int
+    bridges_between_organisations: int
+    # Mutual connections between people of different organisations / all mutual connections.
+    share_of_connections_across_organisations: float
+
+
 class EventStats(BaseModel):
     rounds: list[RoundFigures]
     totals: Figures
     # Set once the personal data is deleted: the figures are those kept at that time.
     purged_at: datetime | None
+    returning: ReturningFigures | None = None
+    network: NetworkFigures | None = None
 
 
 class Purged(BaseModel):
@@ -635,3 +690,55 @@ class PrintedPlan(BaseModel):
     live rounds keep these groups and tables for everyone who is there."""
 
     rounds: list[PlannedRound]
+
+
+# ------------------------------------------------------------------ series
+
+
+Memory = Literal["never", "recent", "prefer_new"]
+
+
+class SeriesUpdate(_In):
+    name: Name | None = None
+    # Earlier meetings of the series: never again, not within the last `recent_events`
+    # events, or allowed but new faces preferred.
+    memory: Memory | None = None
+    recent_events: Annotated[int, Field(ge=1, le=50)] | None = None
+    # Days after its last event that the series' memory is deleted (None: server default).
+    retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+
+class NextEvent(_In):
+    """Optional changes for the next event of a series; everything else is copied."""
+
+    name: Name | None = None
+    starts_at: AwareDatetime | None = None
+
+
+class NextEventCreated(EventCreated):
+    series_id: str
+
+
+class SeriesEvent(BaseModel):
+    id: str
+    name: str
+    position: int
+    starts_at: datetime | None
+    status: Literal["waiting", "running", "finished"]
+    joined: int
+    returning: int
+    only_new_faces: int
+    conversations: int
+    mutual_connections: int
+    purged_at: datetime | None
+
+
+class SeriesRead(BaseModel):
+    id: str
+    name: str
+    memory: Memory
+    recent_events: int
+    retention_days: int | None
+    # People the series remembers now.
+    members: int
+    events: list[SeriesEvent]

@@ -127,6 +127,7 @@
       e.counts.on_break + " on a break, " + e.counts.joined + " joined" +
       (e.current_round ? " · round " + e.current_round + " of " + e.rounds : " · " + e.rounds + " rounds");
     $("auto").checked = e.auto_advance;
+    showSeries(e.series_id);
     renderLive(s.live);
     $("count").textContent = "(" + s.attendees.length + ")";
     renderRoster(s.attendees);
@@ -495,8 +496,35 @@
     table.hidden = stats.rounds.length === 0;
     note.textContent = stats.rounds.length === 0 ? "Statistics appear here once the first round has run."
       : stats.purged_at ? "Figures kept after the personal data was deleted on " + day(stats.purged_at) + "." : "";
+    const n = stats.network, back = stats.returning;
+    $("network-figures").textContent = (n && n.meetings ? "Network: " + n.people + " people, " + n.meetings +
+      " meetings; each met people of " + n.organisations_reached_mean + " other organisations on average; " +
+      n.bridges_between_organisations + " bridges between organisations; " +
+      percent(n.share_of_connections_across_organisations) + " of mutual connections cross organisations. " : "") +
+      (back && back.returning ? back.returning + " returning, " + back.only_new_faces + " of them met only new faces." : "");
   }
   $("stats-refresh").addEventListener("click", loadStats);
+
+  function showSeries(seriesId) {
+    if (!seriesId) return;
+    $("series-page").href = "/series/" + encodeURIComponent(seriesId);
+    $("series-link").hidden = false;
+  }
+  $("next-event").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const form = new FormData(e.target), body = {};
+    if (form.get("name")) body.name = form.get("name");
+    if (form.get("starts_at")) body.starts_at = new Date(form.get("starts_at")).toISOString();
+    act(async () => {
+      const made = await api("POST", base + "/next", body);
+      showSeries(made.series_id);
+      // Shown once, like after creating an event: the organiser keeps these links.
+      $("next-created").replaceChildren(el("p", {}, "Created. Keep the new organiser link: it is shown only now."),
+        el("ul", {}, el("li", {}, el("a", { href: made.links.organiser }, "Console of the next mixer")),
+          el("li", {}, el("a", { href: made.links.projector }, "Its projector view")),
+          el("li", {}, "Its join link: " + made.links.join)));
+    });
+  });
 
   $("finish").addEventListener("click", async () => {
     if (!confirm("End the event now? The current round ends, and no more rounds start or people join.")) return;

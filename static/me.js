@@ -190,6 +190,10 @@
       sharing.elements[field].value = me.contact[field] || "";
     }
     for (const box of sharing.querySelectorAll("input[name=share]")) { box.checked = me.share.includes(box.value); }
+    sharing.elements.listed.checked = Boolean(me.listed);
+    // Only someone the series remembers can untick it here (ticking needs a new join).
+    sharing.elements.remember.checked = Boolean(me.remembered);
+    document.getElementById("remember-box").hidden = !me.remembered;
   }
   sharing.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -199,10 +203,16 @@
       if (value) contact[field] = value;
     }
     const share = [...sharing.querySelectorAll("input[name=share]:checked")].map((b) => b.value);
+    const body = { contact, share, listed: sharing.elements.listed.checked };
+    const forget = !document.getElementById("remember-box").hidden && !sharing.elements.remember.checked;
+    if (forget) body.remember = false;
     sharingStatus.textContent = "Saving…";
     try {
-      const saved = await api("PATCH", "/api/v1/me", { contact, share });
-      sharingStatus.textContent = "Saved. You share: " + (saved.attendee.share.join(", ") || "nothing") + ".";
+      const saved = await api("PATCH", "/api/v1/me", body);
+      if (forget) document.getElementById("remember-box").hidden = true;
+      sharingStatus.textContent = "Saved. You share: " + (saved.attendee.share.join(", ") || "nothing") +
+        (saved.attendee.listed ? "; named in the organiser's map" : "") +
+        (saved.attendee.remembered ? "; remembered by this series" : "") + ".";
     } catch (err) { sharingStatus.textContent = err.message; }
   });
   setInterval(tick, 250);

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import hmac
 from typing import Annotated, Any
+from urllib.parse import quote
 
-import anyio
 from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from app import models
 from app.clock import Clock
 from app.config import Settings
-from app.db import Database
+from app.db import Database, WriteBatches
 from app.deps import (
     AdminTokenDep,
     AttendeeRead,
@@ -33,9 +32,10 @@ from app.deps import (
     TokenDep,
     WriteSession,
 )
+from app.deps import SeriesRead as SeriesGuard
+from app.deps import SeriesWrite as SeriesWriteGuard
 from app.errors import Forbidden, RowErrors, Unauthorised
 from app.fdlimit import live_load
-from app.realtime import Broker
 from app.schemas import (
     AttendeeRead as AttendeeOut,
 )
@@ -60,21 +60,27 @@ from app.schemas import (
     MeRead,
     MeUpdate,
     MyData,
+    NextEvent,
+    NextEventCreated,
     PersonalLinksExport,
     PresenceRequest,
     Preview,
     PrintedPlan,
     Purged,
     ReportRequest,
+    ReturningFigures,
     RoundRead,
     RoundStart,
+    SeriesRead,
+    SeriesUpdate,
     WalkUp,
 )
 from app.security import new_token, normalise_join_code, token_hash
 from app.services import attendees as attendee_service
 from app.services import events as event_service
-from app.services import exports, imports, printing, retention, snapshot, stats, views
+from app.services import exports, imports, network, printing, retention, snapshot, stats, views
 from app.services import rounds as round_service
+from app.services import series as series_service
 from app.services.snapshot import SnapshotCache
 
 router = APIRouter(prefix="/api/v1")
@@ -112,6 +118,8 @@ ATTENDEE = errors(401, 429)
     status_code=status.HTTP_201_CREATED,
     responses=errors(401, 403),
     tags=["events"],
+    # `series_id` only for the first event of a series.
+    response_model_exclude_none=True,
 )
 def create_event(
     data: EventCreate,
@@ -130,13 +138,62 @@ def create_event(
     event, organiser_token, projector_key = event_service.create_event(
         session=session, data=data, now=clock.now()
     )
+    if data.series:
+        series_service.start(session=session, event=event, now=clock.now())
     return EventCreated(
         id=event.id,
         join_code=event.join_code,
         organiser_token=organiser_token,
         projector_key=projector_key,
         links=views.links(base, event, organiser_token),
+        series_id=event.series_id,
     )
+
+
+@router.post(
+    "/events/{event_id}/next",
+    status_code=status.HTTP_201_CREATED,
+    responses=ORGANISER,
+    tags=["series"],
+)
+def next_event(
+    organiser: OrganiserWrite,
+    session: WriteSession,
+    clock: ClockDep,
+    base: PublicUrlDep,
+    data: Annotated[NextEvent | None, Body()] = None,
+) -> NextEventCreated:
+    """The next mixer of this event's series (a one-off becomes the first of a new series):
+    the same questions, settings and table names; a new join code, organiser token and
+    projector key, shown only here. Remembered people are recognised there."""
+    event, organiser_token, projector_key, series = series_service.next_event(
+        session=session, event=organiser.event, data=data or NextEvent(), now=clock.now()
+    )
+    return NextEventCreated(
+        id=event.id,
+        join_code=event.join_code,
+        organiser_token=organiser_token,
+        projector_key=projector_key,
+        links=views.links(base, event, organiser_token),
+        series_id=series.id,
+    )
+
+
+@router.get("/series/{series_id}", responses=ORGANISER, tags=["series"])
+def read_series(series: SeriesGuard, session: ReadSession) -> SeriesRead:
+    """The series: its memory settings and its events with their statistics (the organiser
+    token of any of its events opens it)."""
+    return series_service.series_read(session, series)
+
+
+@router.patch("/series/{series_id}", responses=ORGANISER, tags=["series"])
+def update_series(
+    data: SeriesUpdate, series: SeriesWriteGuard, session: WriteSession
+) -> SeriesRead:
+    """Name the series, choose how it remembers (`memory`: never again, not within the last
+    `recent_events` events, or prefer new faces) and how long (`retention_days`)."""
+    series_service.update_series(session=session, series=series, data=data)
+    return series_service.series_read(session, series)
 
 
 @router.get("/events/{event_id}", responses=ORGANISER, tags=["events"])
@@ -332,8 +389,10 @@ def import_attendees(
 @router.post(
     "/join/{join_code}",
     status_code=status.HTTP_201_CREATED,
-    responses=errors(404, 409, 429),
+    responses=errors(401, 404, 409, 429),
     tags=["attendees"],
+    # `series_token` and `links.series` only for someone the series remembers.
+    response_model_exclude_none=True,
 )
 async def join(
     join_code: Annotated[str, Path(min_length=1, max_length=12)],
@@ -349,30 +408,46 @@ async def join(
     limits.check_failures(client)  # before the write lock: a guesser waits for nothing
     code = normalise_join_code(join_code)
     token = new_token()
-    db: Database = request.app.state.db
-    broker: Broker = request.app.state.broker
+    series_token = new_token() if data.remember else None
+    joins: WriteBatches = request.app.state.joins
 
-    def write() -> models.Attendee:
-        # One short write transaction in one worker thread: the body was checked before it,
-        # the token made; SQLite's single writer lock is held for the inserts alone.
-        with db.writing() as session:
-            with FailureGuard(limits, client):
-                found = event_service.event_by_join_code(session, code)
-            # Under the event's lock: a join never lands in an event being finished or purged.
-            event = event_service.get_event(session, found.id, lock=True)
-            attendee, _ = attendee_service.join(
-                session=session, event=event, data=data, now=clock.now(), token=token
+    def write(session: Session) -> tuple[models.Attendee, series_service.Remembered | None]:
+        # In one short write transaction with the joins to this code that arrived with it
+        # (app.db.WriteBatches), in a savepoint of its own: the body was checked before
+        # it, the token made; SQLite's single writer lock is held for the inserts alone.
+        with FailureGuard(limits, client, checked=True):
+            found = event_service.event_by_join_code(session, code)
+        # Under the event's lock: a join never lands in an event being finished or purged.
+        event = event_service.get_event(session, found.id, lock=True)
+        attendee, _ = attendee_service.join(
+            session=session, event=event, data=data, now=clock.now(), token=token
+        )
+        with FailureGuard(limits, client, checked=True):
+            remembered = series_service.after_join(
+                session=session,
+                event=event,
+                attendee=attendee,
+                data=data,
+                now=clock.now(),
+                new_series_token=series_token,
             )
-            changed = set(session.info.get("changed_events", ()))
-        broker.publish(changed)
-        return attendee
+        return attendee, remembered
 
-    attendee = await anyio.to_thread.run_sync(write, limiter=request.app.state.joins)
+    attendee, remembered = await joins.run(code, write)
     return Joined(
         attendee_id=attendee.id,
         token=token,
-        links=MeLinks(me=views.me_link(base, token)),
+        links=MeLinks(
+            me=views.me_link(base, token),
+            series=None if remembered is None else series_link(base, remembered.token),
+        ),
+        series_token=None if remembered is None else remembered.token,
     )
+
+
+def series_link(public_url: str, series_token: str) -> str:
+    """The personal series link: opens the series' next event with the profile filled in."""
+    return f"{public_url.rstrip('/')}/series/me?token={quote(series_token)}"
 
 
 # ------------------------------------------------------------------ the attendee
@@ -391,31 +466,33 @@ async def read_me(
     snapshots: SnapshotCache = request.app.state.snapshots
     limits.check_failures(client)
     if token:
-        # From memory when this server alone writes the event (SQLite) and knows the token.
-        known = snapshots.person(token_hash(token))
+        # From memory for a known token while its event's snapshot is known to be current
+        # (app/services/snapshot.py: SQLite's data version, or PostgreSQL's event version
+        # read on the event loop by one query for the requests of a moment).
+        known = await snapshots.aperson(token_hash(token))
         if known is not None:
             shared, me = known
-            return _json(views.me_read(shared, me, clock.now()))
+            return _raw_json(views.me_json(shared, me, clock.now()))
 
-    def view() -> MeRead:
+    def view() -> bytes:
         # Otherwise one short query (who, and the event's version), then the shared
         # snapshot every phone reads; the version makes it current even when the change was
         # made by another worker. One trip to a worker thread.
-        with FailureGuard(limits, client), db.reading() as session:
+        with FailureGuard(limits, client, checked=True), db.reading() as session:
             caller = attendee_service.caller_by_token(session, token)
         shared = snapshots.get(caller.event_id, version=caller.event_version)
         me = shared.people.get(caller.attendee_id)
         if me is None:  # every join changes the event's version: gone since the query
             raise Unauthorised("unknown or expired attendee token")
         snapshots.remember(me.token_hash, me.id, caller.event_id)
-        return views.me_read(shared, me, clock.now())
+        return views.me_json(shared, me, clock.now())
 
-    return _json(await run_in_threadpool(view))
+    return _raw_json(await run_in_threadpool(view))
 
 
-def _json(model: BaseModel) -> Response:
-    """A response model already built by the service: encoded once, not validated again."""
-    return Response(model.model_dump_json().encode(), media_type="application/json")
+def _raw_json(body: bytes) -> Response:
+    """A view the service encoded as its response model would be encoded."""
+    return Response(body, media_type="application/json")
 
 
 @router.patch("/me", responses=errors(401, 429), tags=["me"])
@@ -424,13 +501,20 @@ def update_me(data: MeUpdate, me: AttendeeWrite, session: WriteSession, clock: C
     attendee_service.update_me(
         session=session, event=event, attendee=me.attendee, data=data, now=clock.now()
     )
+    if data.listed is not None:
+        series_service.set_listed(attendee=me.attendee, listed=data.listed, now=clock.now())
+    if data.remember is False:
+        series_service.withdraw(session=session, attendee=me.attendee, now=clock.now())
+    series_service.remember_profile(session=session, attendee=me.attendee)
     return _me(session, me.attendee, clock)
 
 
 @router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, responses=ATTENDEE, tags=["me"])
 def delete_me(me: AttendeeWrite, session: WriteSession) -> Response:
-    """Delete your profile and contact details; past tables keep an anonymous place."""
+    """Delete your profile and contact details; past tables keep an anonymous place. If the
+    series remembers you, it forgets you, and your profile goes from its other events too."""
     event = me.event
+    series_service.forget_everywhere(session=session, attendee=me.attendee)
     attendee_service.remove(session=session, event=event, attendee=me.attendee)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -510,9 +594,13 @@ def list_rounds(organiser: OrganiserRead, session: ReadSession, clock: ClockDep)
 )
 def preview_round(organiser: OrganiserRead, session: ReadSession) -> Preview:
     """The next round as the matcher would draw it now, with its quality; nothing is saved."""
-    return views.preview_read(
-        session, organiser.event, round_service.preview(session, organiser.event)
+    drawn = round_service.preview(session, organiser.event)
+    result = views.preview_read(session, organiser.event, drawn)
+    memory = series_service.memory_for(session, organiser.event)
+    result.quality.returning, result.quality.returning_only_new_faces = (
+        series_service.only_new_faces(memory, [g.members for g in drawn.outcome.round.groups])
     )
+    return result
 
 
 @router.post(
@@ -564,7 +652,15 @@ def finish_event(
 def event_statistics(organiser: OrganiserRead, session: ReadSession) -> EventStats:
     """Per round and in total: conversations held, mutual connections, and the share of
     pairs with common ground (kept after the personal data is deleted)."""
-    return EventStats.model_validate(stats.event_stats(snapshot.load(session, organiser.event.id)))
+    figures = EventStats.model_validate(
+        stats.event_stats(snapshot.load(session, organiser.event.id))
+    )
+    returning = series_service.returning_figures(session, organiser.event)
+    if returning is not None:
+        figures.returning = ReturningFigures.model_validate(returning)
+    if organiser.event.purged_at is None:
+        figures.network = network.figures(network.collect(session, [organiser.event]))
+    return figures
 
 
 @router.post("/events/{event_id}/purge", responses=errors(401, 403, 404, 409, 429), tags=["events"])
@@ -706,4 +802,98 @@ def my_connections_vcf(me: AttendeeRead, session: ReadSession) -> Response:
     """Your mutual connections as vCards, with the details each consented to share."""
     return _download(
         exports.connections_vcf(session, me), "connections.vcf", "text/vcard; charset=utf-8"
+    )
+
+
+# ------------------------------------------------------------------ the room's network
+
+_NETWORK_FORMATS = {
+    "graphml": ("application/graphml+xml", network.graphml),
+    "gexf": ("application/gexf+xml", network.gexf),
+}
+
+
+def _network_file(net: network.Network, *, title: str, fmt: str, filename: str) -> Response:
+    media_type, write = _NETWORK_FORMATS[fmt]
+    return _download(write(net, title=title), f"{filename}.{fmt}", f"{media_type}; charset=utf-8")
+
+
+_GRAPH_FILE = {
+    200: {
+        "content": {"application/graphml+xml": {}, "application/gexf+xml": {}},
+        "description": "The network for Gephi or Cytoscape",
+    },
+    **ORGANISER,
+}
+
+
+@router.get(
+    "/events/{event_id}/export/network.graphml",
+    response_class=Response,
+    responses=_GRAPH_FILE,
+    tags=["exports"],
+)
+def export_network_graphml(organiser: OrganiserRead, session: ReadSession) -> Response:
+    """The room's network as GraphML: people as nodes (named only if they consented to be
+    listed, else "Person N"), meetings and mutual connections as edges with their common
+    ground."""
+    net = network.collect(session, [organiser.event])
+    return _network_file(
+        net, title=organiser.event.name, fmt="graphml", filename=f"network-{organiser.event.id}"
+    )
+
+
+@router.get(
+    "/events/{event_id}/export/network.gexf",
+    response_class=Response,
+    responses=_GRAPH_FILE,
+    tags=["exports"],
+)
+def export_network_gexf(organiser: OrganiserRead, session: ReadSession) -> Response:
+    """The same network as GEXF (Gephi's own format)."""
+    net = network.collect(session, [organiser.event])
+    return _network_file(
+        net, title=organiser.event.name, fmt="gexf", filename=f"network-{organiser.event.id}"
+    )
+
+
+_SVG = {200: {"content": {"image/svg+xml": {}}, "description": "A picture"}, **ORGANISER}
+
+
+@router.get(
+    "/events/{event_id}/network.svg", response_class=Response, responses=_SVG, tags=["exports"]
+)
+def network_picture(organiser: OrganiserRead, session: ReadSession) -> Response:
+    """A small picture of the room's network, drawn on the server."""
+    net = network.collect(session, [organiser.event])
+    return Response(
+        network.svg(net), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get(
+    "/series/{series_id}/export/network.{fmt}",
+    response_class=Response,
+    responses=_GRAPH_FILE,
+    tags=["series"],
+)
+def export_series_network(
+    fmt: Annotated[str, Path(pattern="^(graphml|gexf)$")],
+    series: SeriesGuard,
+    session: ReadSession,
+) -> Response:
+    """The series' network (`graphml` or `gexf`): a remembered person is one node across
+    its events, anyone else one per event."""
+    net = network.collect(session, series_service.events_of(session, series))
+    return _network_file(net, title=series.name, fmt=fmt, filename=f"network-series-{series.id}")
+
+
+@router.get(
+    "/series/{series_id}/network.svg", response_class=Response, responses=_SVG, tags=["series"]
+)
+def series_network_picture(series: SeriesGuard, session: ReadSession) -> Response:
+    """A small picture of the series' network, drawn on the server."""
+    net = network.collect(session, series_service.events_of(session, series))
+    return Response(
+        network.svg(net), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
     )

@@ -14,6 +14,7 @@ import segno
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
@@ -34,8 +35,10 @@ from app.errors import DomainError, NotFound
 from app.schemas import EventCreate, JoinRequest, QuestionSpec, default_questions
 from app.security import normalise_join_code, projector_key_for
 from app.services import attendees as attendee_service
+from app.services import consent, printing, views
 from app.services import events as event_service
-from app.services import printing, views
+from app.services import network as network_service
+from app.services import series as series_service
 from app.services.consent import sharing_form
 
 COOKIE_SECONDS = 60 * 60 * 24 * 30
@@ -231,8 +234,15 @@ def join_by_code(request: Request, code: Annotated[str, Query(max_length=12)] = 
     return render(request, "join_code.html", {"code": "", "error": None})
 
 
-def _join_context(event: Any, form: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+def _join_context(
+    event: Any, form: dict[str, Any], errors: dict[str, str], *, returning: bool = False
+) -> dict[str, Any]:
     return {
+        # An event of a series offers "remember me"; a returning person sees it ticked.
+        "series": event.series_id is not None,
+        "returning": returning,
+        "remember_text": consent.REMEMBER_TEXT,
+        "listed_text": consent.LISTED_TEXT,
         "event_name": event.name,
         "join_code": event.join_code,
         "questions": [
@@ -246,7 +256,38 @@ def _join_context(event: Any, form: dict[str, Any], errors: dict[str, str]) -> d
 
 
 def _empty_join_form() -> dict[str, Any]:
-    return {"name": "", "organisation": "", "chosen": {}, "free": {}, "contact": {}, "share": []}
+    return {
+        "name": "",
+        "organisation": "",
+        "chosen": {},
+        "free": {},
+        "contact": {},
+        "share": [],
+        "remember": False,
+        "listed": False,
+    }
+
+
+def _remembered_form(event: Any, member: Any) -> dict[str, Any]:
+    """A returning person's join form, filled in from the series' memory, to edit."""
+    form = _empty_join_form()
+    form["name"] = member.name
+    form["organisation"] = member.organisation
+    form["remember"] = True
+    for q in event.questions:
+        given = [str(v) for v in (member.answers or {}).get(q["key"], [])]
+        suggestions = set(q.get("suggestions", []))
+        form["chosen"][q["key"]] = [v for v in given if v in suggestions]
+        form["free"][q["key"]] = ", ".join(v for v in given if v not in suggestions)
+    return form
+
+
+def _series_member(request: Request, session: Any, event: Any) -> Any:
+    """The series member this phone's cookie recognises for the event's series, if any."""
+    if event.series_id is None:
+        return None
+    token = request.cookies.get(series_service.cookie_name(event.series_id))
+    return series_service.prefill(session, event, token)
 
 
 @router.get("/join/{join_code}", response_class=HTMLResponse)
@@ -267,6 +308,10 @@ def join_page(
             },
             status_code=404,
         )
+    member = _series_member(request, session, event)
+    if member is not None:
+        form = _remembered_form(event, member)
+        return render(request, "join.html", _join_context(event, form, {}, returning=True))
     return render(request, "join.html", _join_context(event, _empty_join_form(), {}))
 
 
@@ -295,14 +340,18 @@ def join_submit(
     contact = {
         field: str(form.get(f"contact_{field}", "")).strip() for field in ("email", "phone", "url")
     }
-    shown = {
+    shown: dict[str, Any] = {
         "name": str(form.get("name", "")),
         "organisation": str(form.get("organisation", "")),
         "chosen": chosen,
         "free": free,
         "contact": contact,
         "share": [str(v) for v in form.getlist("share")],
+        "remember": form.get("remember") == "1",
+        "listed": form.get("listed") == "1",
     }
+    member = _series_member(request, session, event)
+    remembered: series_service.Remembered | None = None
     errors: dict[str, str] = {}
     try:
         data = JoinRequest.model_validate(
@@ -312,9 +361,24 @@ def join_submit(
                 "answers": answers,
                 "contact": {k: v for k, v in contact.items() if v},
                 "share": [s for s in shown["share"] if s in ("email", "phone", "url")],
+                "listed": shown["listed"],
+                "remember": bool(shown["remember"]) and member is None,
             }
         )
-        _, token = attendee_service.join(session=session, event=event, data=data, now=clock.now())
+        if member is not None and shown["remember"]:
+            # Recognised by this phone's cookie: the series token it holds, never a name.
+            data.series_token = request.cookies.get(series_service.cookie_name(member.series_id))
+        # Checked before anything is written: an error leaves no half-made attendee.
+        series_service.check_join(session=session, event=event, data=data)
+        attendee, token = attendee_service.join(
+            session=session, event=event, data=data, now=clock.now()
+        )
+        remembered = series_service.after_join(
+            session=session, event=event, attendee=attendee, data=data, now=clock.now()
+        )
+        if member is not None and not shown["remember"]:
+            # Unticked by someone the series remembered: it forgets them.
+            series_service.forget(session=session, member_id=member.id)
     except ValidationError as error:
         for item in error.errors():
             loc = [str(part) for part in item["loc"]]
@@ -325,10 +389,77 @@ def join_submit(
     except DomainError as error:
         errors["name"] = str(error.detail)
     if errors:
-        return render(request, "join.html", _join_context(event, shown, errors), status_code=422)
+        return render(
+            request,
+            "join.html",
+            _join_context(event, shown, errors, returning=member is not None),
+            status_code=422,
+        )
     response = RedirectResponse("/me", status_code=303)
     _cookie(response, request, ATTENDEE_COOKIE, token)
+    if event.series_id is not None:
+        name = series_service.cookie_name(event.series_id)
+        if remembered is not None:
+            _cookie(response, request, name, remembered.token)
+        elif member is not None:
+            response.delete_cookie(name)
     return response
+
+
+# ------------------------------------------------------------------ series
+
+
+@router.get("/series/me", response_class=HTMLResponse)
+def series_link_page(
+    request: Request,
+    session: ReadSession,
+    limits: LimitsDep,
+    client: ClientDep,
+    token: Annotated[str, Query(min_length=1, max_length=100)],
+) -> Response:
+    """The personal series link: keep the token on this phone, then open the series' next
+    event (its join form is filled in from the memory)."""
+    with FailureGuard(limits, client):
+        member = series_service.member_by_series_token(session, token)
+    upcoming = series_service.open_event(session, member.series_id)
+    target = "/join" if upcoming is None else f"/join/{upcoming.join_code}"
+    response = RedirectResponse(target, status_code=303)
+    _cookie(response, request, series_service.cookie_name(member.series_id), token)
+    return response
+
+
+@router.get("/series/{series_id}", response_class=HTMLResponse)
+def series_page(
+    request: Request,
+    series_id: str,
+    session: ReadSession,
+    limits: LimitsDep,
+    client: ClientDep,
+    token: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    """The organiser's page of a series: its events with their statistics, its network."""
+    if token is not None:
+        with FailureGuard(limits, client):
+            series_service.organiser_series(session, series_id[:16], token)
+        response = RedirectResponse(f"/series/{series_id[:16]}", status_code=303)
+        _cookie(response, request, ORGANISER_COOKIE, token)
+        return response
+    with FailureGuard(limits, client):
+        series = series_service.organiser_series(
+            session, series_id[:16], request.cookies.get(ORGANISER_COOKIE)
+        )
+    read = series_service.series_read(session, series)
+    net = network_service.collect(session, series_service.events_of(session, series))
+    return render(
+        request,
+        "series.html",
+        {
+            "series": read,
+            "figures": network_service.figures(net),
+            # Built from escaped text only (see network.svg).
+            "picture": Markup(network_service.svg(net)),
+        },
+    )
 
 
 # ------------------------------------------------------------------ the attendee's page
@@ -354,7 +485,11 @@ def me_page(
     return render(
         request,
         "me.html",
-        {"consent": sharing_form()},
+        {
+            "consent": sharing_form(),
+            "listed_text": consent.LISTED_TEXT,
+            "remember_text": consent.REMEMBER_TEXT,
+        },
     )
 
 

@@ -36,10 +36,20 @@ from app.services.snapshot import SnapshotCache
 router = APIRouter(prefix="/api/v1", tags=["streams"])
 
 
+State = BaseModel | bytes
+
+
+def _state(state: State, *, retry: int | None = None) -> ServerSentEvent:
+    """A state message; `bytes` are a view already encoded as its model would encode it."""
+    if isinstance(state, bytes):
+        return ServerSentEvent(event="state", raw_data=state.decode(), retry=retry)
+    return ServerSentEvent(event="state", data=state, retry=retry)
+
+
 async def _stream(
     request: Request,
     event_id: str,
-    read: Callable[[], Awaitable[BaseModel | None]],
+    read: Callable[[], Awaitable[State | None]],
     changed: Callable[[], object] | None = None,
 ) -> AsyncIterable[ServerSentEvent]:
     """`read` gives the state to send, or None when the caller is gone from the event (the
@@ -53,7 +63,7 @@ async def _stream(
         state = await read()
         if state is None:
             return
-        yield ServerSentEvent(event="state", data=state, retry=2000)
+        yield _state(state, retry=2000)
         while True:
             try:
                 await asyncio.wait_for(wake.get(), timeout=heartbeat)
@@ -65,7 +75,7 @@ async def _stream(
             state = await read()
             if state is None:
                 return
-            yield ServerSentEvent(event="state", data=state)
+            yield _state(state)
 
 
 def _parts(request: Request) -> tuple[Database, Clock, str]:
@@ -84,13 +94,13 @@ async def _stream_attendee(
     snapshots: SnapshotCache = request.app.state.snapshots
     limits.check_failures(client)
     # A room opening its pages at once: known tokens need no trip to the database.
-    known = snapshots.person(token_hash(token)) if token else None
+    known = await snapshots.aperson(token_hash(token)) if token else None
     if known is not None:
         shared, me = known
         return shared.event.id, me.id
 
     def lookup() -> tuple[str, str]:
-        with FailureGuard(limits, client), db.reading() as session:
+        with FailureGuard(limits, client, checked=True), db.reading() as session:
             attendee = attendee_service.attendee_by_token(session, token)
             snapshots.remember(attendee.token_hash, attendee.id, attendee.event_id)
             return attendee.event_id, attendee.id
@@ -173,13 +183,13 @@ async def me_stream(
     snapshots: SnapshotCache = request.app.state.snapshots
 
     # Built on the event loop from the shared snapshot (loaded once per change for every
-    # phone): a view visits only its own person's rows.
-    async def read() -> BaseModel | None:
+    # phone): a view visits only its own person's rows, as plain data encoded once.
+    async def read() -> bytes | None:
         shared = await snapshots.aget(event_id)
         attendee = shared.people.get(attendee_id)
         if attendee is None:
             return None  # deleted their data, or removed by the organiser
-        return views.me_read(shared, attendee, clock.now())
+        return views.me_json(shared, attendee, clock.now())
 
     async for item in _stream(request, event_id, read):
         yield item

@@ -22,6 +22,29 @@ SHARE_INTRO = _WORDING.format(what="what I tick")
 BY_ORGANISER = " [ticked by the organiser on the attendee's behalf]"
 
 
+# The "remember me" box of a series' join form, and the "name me" box of every join form;
+# recorded word for word, like the sharing consents, in the records of fields "series" and
+# "listed".
+REMEMBER_TEXT = (
+    "Remember me for the next mixers of this series: keep my name, organisation and answers, "
+    "and whom I met, so that next time my answers are filled in for me and I meet new faces. "
+    "Until I untick it or delete my data."
+)
+LISTED_TEXT = (
+    "Show my name and organisation in the organiser's map of who met whom (otherwise I "
+    "appear there as an anonymous dot)."
+)
+
+
+def record_choice(
+    *, attendee: models.Attendee, field: str, text: str, granted: bool, now: datetime
+) -> None:
+    """One row for a yes/no consent given or withdrawn (being remembered, being named)."""
+    attendee.consents.append(
+        models.Consent(field=field, granted=granted, text=text, recorded_at=now)
+    )
+
+
 def box_label(field: str) -> str:
     return f"My {FIELD_NAMES[field]}"
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app import models
 from app.errors import Conflict
-from app.services import snapshot
+from app.services import series, snapshot
 from app.services.events import get_event, mark_changed
 from app.services.stats import event_stats
 
@@ -66,6 +66,8 @@ def purge(*, session: Session, event: models.Event, now: datetime) -> int:
     if event.purged_at is not None:
         raise Conflict("this event's personal data has already been deleted")
     figures = event_stats(snapshot.load(session, event.id))
+    # The series remembers who met whom among its members after the attendees go.
+    series.record_meetings(session=session, event=event)
     people = select(models.Attendee.id).where(models.Attendee.event_id == event.id)
     removed = session.scalar(select(func.count()).select_from(people.subquery())) or 0
     session.execute(delete(models.Consent).where(models.Consent.attendee_id.in_(people)))

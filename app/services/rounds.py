@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app import models
 from app.errors import Conflict, Invalid
+from app.services import series as series_service
 from app.services.events import mark_changed
 from matching.model import (
     Attendee,
@@ -81,12 +82,14 @@ def room_for(
 
 
 def known_pairs(session: Session, event: models.Event) -> list[Pair]:
+    """Pairs who met before: "we already know each other", and (in a series) remembered
+    people who met at its earlier events, as its memory setting counts them."""
     rows = session.execute(
         select(models.KnownPair.first_id, models.KnownPair.second_id).where(
             models.KnownPair.event_id == event.id
         )
     )
-    return [pair(a, b) for a, b in rows]
+    return [pair(a, b) for a, b in rows] + series_service.memory_for(session, event).known
 
 
 def history_for(rounds: Iterable[models.Round], known: Iterable[Pair]) -> History:
@@ -165,8 +168,14 @@ def draw(session: Session, event: models.Event, *, index: int) -> Draw:
     ids = [a.id for a in present]
     planned = _planned_groups(event, index)
     if planned is None:
+        scorer = Scorer(room)
         outcome = solve_round(
-            Scorer(room), present=ids, history=history, index=index, seed=event.seed
+            scorer,
+            present=ids,
+            history=history,
+            index=index,
+            seed=event.seed,
+            points=_prefer_new_faces(scorer, ids, series_service.memory_for(session, event)),
         )
     else:
         scorer = Scorer(room)
@@ -183,6 +192,24 @@ def draw(session: Session, event: models.Event, *, index: int) -> Draw:
             scorer, kept=kept, present=ids, history=history, index=index, seed=event.seed
         )
     return Draw(index=index, outcome=outcome, room=room)
+
+
+def _prefer_new_faces(
+    scorer: Scorer, ids: Sequence[str], memory: series_service.Memory
+) -> np.ndarray | None:
+    """A series that prefers new faces: pairs who met at its earlier events count half their
+    common ground (None, the matcher's own points, when there are none)."""
+    if not memory.soft:
+        return None
+    idx = np.array([scorer.index[i] for i in ids], dtype=np.int64)
+    points = scorer.points(idx, idx)
+    position = {person: i for i, person in enumerate(ids)}
+    for p in memory.soft:
+        a, b = (position.get(x, -1) for x in p)
+        if a >= 0 and b >= 0:
+            points[a, b] *= 0.5
+            points[b, a] *= 0.5
+    return points
 
 
 def _planned_groups(event: models.Event, index: int) -> list[tuple[str, list[str]]] | None:

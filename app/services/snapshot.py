@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
-from starlette.concurrency import run_in_threadpool
 
 from app import models
-from app.db import Database
+from app.db import Database, VersionsUnavailable
 from app.schemas import Counts, QuestionSpec
 from app.services import events as event_service
 from app.services.rounds import reasons_from_json
@@ -106,6 +106,11 @@ class Snapshot:
         return [QuestionSpec.model_validate(q) for q in self.event.questions]
 
     @cached_property
+    def question_data(self) -> list[dict[str, Any]]:
+        """`questions` as plain data, shared by every phone's view (never change it)."""
+        return [q.model_dump() for q in self.questions]
+
+    @cached_property
     def seats(self) -> dict[str, list[tuple[models.Round, models.Group]]]:
         """Each person's tables, round by round."""
         found: dict[str, list[tuple[models.Round, models.Group]]] = {}
@@ -116,7 +121,10 @@ class Snapshot:
         return found
 
     def reasons(self, group: models.Group) -> list[Reason]:
-        return self._reasons.setdefault(group.id, reasons_from_json(group.reasons))
+        found = self._reasons.get(group.id)
+        if found is None:  # parsed once per table, not once per member and view
+            found = self._reasons[group.id] = reasons_from_json(group.reasons)
+        return found
 
     @cached_property
     def _reasons(self) -> dict[int, list[Reason]]:
@@ -190,8 +198,10 @@ class SnapshotCache:
     a snapshot found current against the database stays current until the database changes
     at all, by this process or another (the command line's purge): until then it answers an
     attendee with no trip to a worker thread (`person`). With several workers (PostgreSQL),
-    a NOTIFY from another worker may arrive after that worker's response: readers check the
-    event's version in the database every time.
+    a NOTIFY from another worker may arrive after that worker's response, so a notification
+    alone never proves a snapshot current: `versions` (app.db.EventVersions) reads the
+    event's version from the database for every request, on the event loop and shared by
+    the requests of the same moment (`aperson`).
     """
 
     # Tokens remembered (token hash -> attendee, event); forgotten all at once past this.
@@ -203,10 +213,12 @@ class SnapshotCache:
         generation: Callable[[str], int],
         *,
         changes: Callable[[], int] | None = None,
+        versions: Callable[[str], Awaitable[int | None]] | None = None,
     ) -> None:
         self._db = db
         self._generation = generation
         self._changes = changes
+        self._versions = versions
         self._entries: dict[str, tuple[int, Snapshot]] = {}
         # The database's data version when each event's snapshot was last found current.
         self._checked: dict[str, int] = {}
@@ -261,6 +273,27 @@ class SnapshotCache:
             return None  # deleted or removed since: the database says what is true
         return shared, shared.people[attendee_id]
 
+    async def aperson(self, token_hash: str) -> tuple[Snapshot, models.Attendee] | None:
+        """`person` for the event loop, on either database: with `versions`, a known token's
+        snapshot is served when it is at least as new as the event's version read after
+        the request arrived (None when it is not, or the database cannot say now)."""
+        if self._versions is None:
+            return self.person(token_hash)
+        known = self._tokens.get(token_hash)
+        if known is None:
+            return None
+        attendee_id, event_id = known
+        shared = self.current(event_id)
+        if shared is None or shared.token_hashes.get(token_hash) != attendee_id:
+            return None
+        try:
+            version = await self._versions(event_id)
+        except VersionsUnavailable:
+            return None
+        if version is None or shared.event.version < version:
+            return None
+        return shared, shared.people[attendee_id]
+
     def current(self, event_id: str) -> Snapshot | None:
         """The cached snapshot if nothing has changed since it was loaded, else None."""
         cached = self._entries.get(event_id)
@@ -275,6 +308,8 @@ class SnapshotCache:
         found = self.current(event_id)
         if found is not None:
             return found
+        from starlette.concurrency import run_in_threadpool  # the server's: not the CLI's
+
         loading = self._loading.get(event_id)
         if loading is None:
             loading = asyncio.ensure_future(run_in_threadpool(self.get, event_id))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
-from app.migrate import upgrade
+from app.migrate import alembic_config, upgrade
 from app.models import Base
 
 
@@ -19,3 +22,50 @@ def test_migrations_match_the_models(database_url: str) -> None:
     finally:
         engine.dispose()
     assert differences == []
+
+
+def test_events_from_before_series_keep_working_after_the_series_migration(
+    database_url: str, tmp_path: Path
+) -> None:
+    """0003 (series) on a database holding an event and an attendee: they become a one-off
+    event and an attendee not remembered, not named in network exports; and downgrades."""
+    engine = create_engine(database_url)
+    config = alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0002")
+            connection.execute(
+                text(
+                    "INSERT INTO events (id, name, rounds, round_seconds, changeover_seconds,"
+                    " group_size, odd, same_organisation, tables, questions, keep_apart,"
+                    " must_meet, auto_advance, seed, join_code, organiser_token_hash,"
+                    " projector_key_hash, created_at, version) VALUES ('e1', 'Old', 6, 240,"
+                    " 60, 2, 'trio', 'avoid', '[]', '[]', '[]', '[]', false, 1, 'ABCDEF',"
+                    " 'h1', 'h2', '2026-11-01 10:00:00', 0)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO attendees (id, event_id, name, organisation, answers, contact,"
+                    " share, token_hash, presence, joined_at) VALUES ('a1', 'e1', 'Ada', '',"
+                    " '{}', '{}', '[]', 'h3', 'present', '2026-11-01 10:00:00')"
+                )
+            )
+        upgrade(engine)
+        with engine.connect() as connection:
+            event = connection.execute(
+                text("SELECT series_id, series_position FROM events WHERE id = 'e1'")
+            ).one()
+            attendee = connection.execute(
+                text("SELECT listed, series_member_id FROM attendees WHERE id = 'a1'")
+            ).one()
+        assert tuple(event) == (None, None)
+        assert (bool(attendee[0]), attendee[1]) == (False, None)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0002")
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT name FROM attendees")).scalar() == "Ada"
+    finally:
+        engine.dispose()

@@ -10,14 +10,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import create_engine, update
 
 from app import models
 from app.clock import FrozenClock
 from app.config import Settings
 from app.db import create_database
 from app.main import create_app
+from app.schemas import MeRead
 from app.security import token_hash
+from app.services import views
 from app.services.snapshot import SnapshotCache
 from tests.app.conftest import create_event, join, postgres_or_skip, start_round
 
@@ -117,3 +119,105 @@ def test_on_postgresql_a_phone_is_always_checked_against_the_database(tmp_path: 
         client.get("/api/v1/me", headers=ada.auth)
         snapshots: SnapshotCache = client.app.state.snapshots  # type: ignore[attr-defined]
         assert snapshots.person(token_hash(ada.token)) is None
+
+
+def test_on_postgresql_a_known_phone_costs_a_version_read_and_sees_a_silent_write(
+    tmp_path: Path,
+) -> None:
+    # Served from memory after reading the event's version on the event loop (no read
+    # session), and a write this worker never heard of (no NOTIFY, as from another worker
+    # whose notification is late) is seen by the very next request.
+    settings = Settings(data_dir=tmp_path, database_url=postgres_or_skip(), public_url="http://t")
+    with TestClient(create_app(settings, clock=FrozenClock(), tick=False)) as client:
+        event = create_event(client)
+        ada = join(client, event, "Ada")
+        assert client.get("/api/v1/me", headers=ada.auth).status_code == 200
+        with _no_database(client):
+            again = client.get("/api/v1/me", headers=ada.auth)
+        assert again.json()["attendee"]["name"] == "Ada"
+        silent = create_engine(settings.sqlalchemy_url)
+        with silent.begin() as connection:
+            connection.execute(
+                update(models.Attendee).where(models.Attendee.id == ada.id).values(name="Ada L.")
+            )
+            connection.execute(
+                update(models.Event)
+                .where(models.Event.id == event.id)
+                .values(version=models.Event.version + 1)
+            )
+        silent.dispose()
+        seen = client.get("/api/v1/me", headers=ada.auth)
+        assert seen.json()["attendee"]["name"] == "Ada L."
+
+
+def test_the_plain_view_encodes_as_its_model_for_everyone_in_a_varied_room(
+    sqlite_client: TestClient,
+) -> None:
+    # Phones get `me_json` (plain data, one encoding); the schema is `MeRead`. For every
+    # person of a room with a trio, shared answers and offers, contacts shared in part,
+    # mutual and one-way interest, someone gone, a break, a paused round and people met
+    # earlier, the bytes must be the model's own.
+    client = sqlite_client
+    event = create_event(client, auto_advance=True, rounds=4)
+    answers: list[dict[str, list[str]]] = [
+        {"hobbies": ["jazz", "Chess"], "offers": ["Python"]},
+        {"hobbies": ["jazz"], "seeks": ["python"], "topics": ["Climate"]},
+        {"topics": ["climate", "AI"]},
+        {},
+        {"hobbies": ["chess"], "offers": ["Design"], "seeks": ["Python"]},
+        {"seeks": ["design"]},
+        {"hobbies": ["jazz", "chess"]},
+    ]
+    people = [
+        join(
+            client,
+            event,
+            name,
+            answers=answers[i],
+            organisation=["", "Acme", 'Zoë & Co "Ltd"'][i % 3],
+            contact={"email": f"p{i}@example.org", "phone": "+44 1632 960000"},
+            share=[["email"], ["email", "phone"], []][i % 3],
+        )
+        for i, name in enumerate(["Ada", "Bob", "Chloé", "Dev", "Eve", "Fay", "Gus"])
+    ]
+    start_round(client, event, 1)
+    orgs = event.auth
+    assert (
+        client.post(
+            f"/api/v1/events/{event.id}/clock", headers=orgs, json={"action": "end_round"}
+        ).status_code
+        == 200
+    )
+    snapshots: SnapshotCache = client.app.state.snapshots  # type: ignore[attr-defined]
+    met = {
+        person.id: [
+            m["attendee_id"] for m in client.get("/api/v1/me", headers=person.auth).json()["met"]
+        ]
+        for person in people
+    }
+    for person in people[:4]:  # mutual where both ask, one-way otherwise
+        for other in met[person.id]:
+            client.post("/api/v1/me/interest", headers=person.auth, json={"attendee_id": other})
+    start_round(client, event, 2)
+    client.post("/api/v1/me/presence", headers=people[5].auth, json={"state": "break"})
+    assert client.delete("/api/v1/me", headers=people[6].auth).status_code == 204
+    clock: FrozenClock = client.app.state.clock  # type: ignore[attr-defined]
+    clock.advance(7.25)
+    for moment in ("talk", "paused"):
+        if moment == "paused":
+            client.post(f"/api/v1/events/{event.id}/clock", headers=orgs, json={"action": "pause"})
+        shared = snapshots.get(event.id)
+        assert len(shared.people) == 6
+        for me in shared.people.values():
+            view = views.me_view(shared, me, clock.now())
+            encoded = views.me_json(shared, me, clock.now())
+            assert encoded == MeRead.model_validate(view).model_dump_json().encode()
+    # The room really was varied.
+    seen = [views.me_view(shared, me, clock.now()) for me in shared.people.values()]
+    partners = [p for view in seen for p in view["round"]["partners"]]
+    assert any(p["name"] == views.GONE for p in partners)
+    assert any(p["common_ground"] for p in partners)
+    assert any(len(view["round"]["partners"]) == 2 for view in seen)
+    assert all(view["met"] for view in seen)
+    assert any(view["connections"] for view in seen)
+    assert {view["round"]["phase"] for view in seen} == {"paused"}

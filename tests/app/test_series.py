@@ -1,0 +1,433 @@
+"""Recurring mixers: the next event of a series, remembering people who consent, the
+matcher's memory of earlier meetings, forgetting, and the `commonground series` command."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.cli import main
+from app.clock import FrozenClock
+from app.config import Settings
+from app.services import consent
+from app.services import series as series_service
+from tests.app.conftest import EventHandle, Person, create_event, join, start_round
+
+HOBBIES = {"hobbies": ["jazz"]}
+
+
+def _next(client: TestClient, event: EventHandle, **body: Any) -> EventHandle:
+    response = client.post(f"/api/v1/events/{event.id}/next", headers=event.auth, json=body)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    return EventHandle(
+        id=created["id"],
+        join_code=created["join_code"],
+        token=created["organiser_token"],
+        projector_key=created["projector_key"],
+        body=created,
+    )
+
+
+def _join(client: TestClient, event: EventHandle, name: str, **fields: Any) -> dict[str, Any]:
+    response = client.post(f"/api/v1/join/{event.join_code}", json={"name": name, **fields})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _pairs(round_: dict[str, Any], names: dict[str, str]) -> set[frozenset[str]]:
+    return {
+        frozenset((names[a["attendee_id"]], names[b["attendee_id"]]))
+        for group in round_["groups"]
+        for a, b in combinations(group["members"], 2)
+    }
+
+
+def test_next_event_copies_settings_with_a_new_code_and_tokens(client: TestClient) -> None:
+    first = create_event(
+        client,
+        name="Monthly meetup",
+        rounds=3,
+        round_seconds=300,
+        tables=["Bar 1", "Window 2"],
+        avoid_same_organisation="strict",
+    )
+    second = _next(client, first, starts_at="2027-01-05T18:00:00Z")
+    body = second.body
+    assert set(body) == {
+        "id",
+        "join_code",
+        "organiser_token",
+        "projector_key",
+        "links",
+        "series_id",
+    }
+    assert second.join_code != first.join_code
+    assert second.token != first.token
+    settings = client.get(f"/api/v1/events/{second.id}", headers=second.auth).json()
+    original = client.get(f"/api/v1/events/{first.id}", headers=first.auth).json()
+    for field in ("rounds", "round_seconds", "tables", "questions", "avoid_same_organisation"):
+        assert settings[field] == original[field]
+    assert settings["name"] == "Monthly meetup"
+    assert settings["starts_at"] == "2027-01-05T18:00:00Z"
+    assert settings["series_id"] == original["series_id"] == body["series_id"]
+    assert (original["series_position"], settings["series_position"]) == (1, 2)
+    # The second event's token does not open the first.
+    assert client.get(f"/api/v1/events/{first.id}", headers=second.auth).status_code == 403
+
+
+def test_series_page_lists_its_events_for_any_of_their_organisers(client: TestClient) -> None:
+    first = create_event(client, name="Coffee", series=True)
+    assert first.body["series_id"]
+    second = _next(client, first)
+    third = _next(client, second, name="Coffee, summer edition")
+    series_id = first.body["series_id"]
+    for handle in (first, third):
+        response = client.get(f"/api/v1/series/{series_id}", headers=handle.auth)
+        assert response.status_code == 200, response.text
+        read = response.json()
+        assert [e["position"] for e in read["events"]] == [1, 2, 3]
+        assert read["events"][2]["name"] == "Coffee, summer edition"
+    other = create_event(client)
+    assert client.get(f"/api/v1/series/{series_id}", headers=other.auth).status_code == 403
+    assert client.get(f"/api/v1/series/{series_id}").status_code == 401
+    assert client.get("/api/v1/series/nope", headers=first.auth).status_code == 404
+    page = client.get(f"/series/{series_id}?token={first.token}")
+    assert page.status_code == 200
+    assert "Coffee, summer edition" in page.text
+    assert "<svg" in page.text
+
+
+def test_series_settings_change_and_bad_ones_are_422(client: TestClient) -> None:
+    event = create_event(client, series=True)
+    series_id = event.body["series_id"]
+    response = client.patch(
+        f"/api/v1/series/{series_id}",
+        headers=event.auth,
+        json={"memory": "recent", "recent_events": 2, "retention_days": 90, "name": "Cohort"},
+    )
+    assert response.status_code == 200, response.text
+    assert {k: response.json()[k] for k in ("memory", "recent_events", "retention_days")} == {
+        "memory": "recent",
+        "recent_events": 2,
+        "retention_days": 90,
+    }
+    for bad in ({"memory": "sometimes"}, {"recent_events": 0}, {"colour": "red"}):
+        response = client.patch(f"/api/v1/series/{series_id}", headers=event.auth, json=bad)
+        assert response.status_code == 422
+        assert "detail" in response.json()
+
+
+def test_remember_returns_a_series_token_and_link_and_records_the_consent(
+    client: TestClient,
+) -> None:
+    event = create_event(client, series=True)
+    plain = _join(client, event, "Ada")
+    assert "series_token" not in plain
+    assert "series" not in plain["links"]
+    body = _join(client, event, "Bob", remember=True, listed=True, answers=HOBBIES)
+    assert body["series_token"]
+    assert body["links"]["series"] == f"http://test/series/me?token={body['series_token']}"
+    mine = client.get(
+        "/api/v1/me/export.json", headers={"Authorization": f"Bearer {body['token']}"}
+    ).json()
+    texts = {c["field"]: c["text"] for c in mine["consents"] if c["granted"]}
+    assert texts["series"] == consent.REMEMBER_TEXT
+    assert texts["listed"] == consent.LISTED_TEXT
+
+
+def test_remember_in_a_one_off_event_and_unknown_series_tokens_are_refused(
+    client: TestClient,
+) -> None:
+    one_off = create_event(client)
+    response = client.post(
+        f"/api/v1/join/{one_off.join_code}", json={"name": "Ada", "remember": True}
+    )
+    assert response.status_code == 422
+    assert "not part of a series" in response.json()["detail"]
+    event = create_event(client, series=True)
+    response = client.post(
+        f"/api/v1/join/{event.join_code}", json={"name": "Ada", "series_token": "guess"}
+    )
+    assert response.status_code == 401
+    # Nothing half-made: the refused join left no attendee.
+    assert client.get(f"/api/v1/events/{event.id}/attendees", headers=event.auth).json() == []
+    # A token of another series is not one of this series.
+    other = create_event(client, series=True)
+    token = _join(client, other, "Bob", remember=True)["series_token"]
+    response = client.post(
+        f"/api/v1/join/{event.join_code}", json={"name": "Bob", "series_token": token}
+    )
+    assert response.status_code == 401
+
+
+def test_a_returning_person_is_recognised_once_per_event(client: TestClient) -> None:
+    first = create_event(client, series=True)
+    token = _join(client, first, "Ada", remember=True, answers=HOBBIES)["series_token"]
+    second = _next(client, first)
+    again = _join(client, second, "Ada L.", series_token=token)
+    assert again["series_token"] == token
+    response = client.post(
+        f"/api/v1/join/{second.join_code}", json={"name": "Ada", "series_token": token}
+    )
+    assert response.status_code == 409
+
+
+def test_the_join_page_is_filled_in_from_the_series_link_on_the_same_phone(
+    client: TestClient,
+) -> None:
+    first = create_event(client, series=True)
+    joined = client.post(
+        f"/join/{first.join_code}",
+        data={"name": "Grace", "organisation": "Navy", "free_hobbies": "sailing", "remember": "1"},
+        follow_redirects=False,
+    )
+    assert joined.status_code == 303
+    cookie = f"cg_series_{first.body['series_id']}"
+    token = client.cookies.get(cookie)
+    assert token
+    second = _next(client, first)
+    page = client.get(f"/join/{second.join_code}")
+    assert "Welcome back" in page.text
+    assert 'value="Grace"' in page.text
+    assert 'value="sailing"' in page.text
+    # Another phone (no cookie) sees an empty form; the personal link sets the cookie.
+    client.cookies.clear()
+    assert "Welcome back" not in client.get(f"/join/{second.join_code}").text
+    link = client.get(f"/series/me?token={token}", follow_redirects=False)
+    assert link.status_code == 303
+    assert link.headers["location"] == f"/join/{second.join_code}"
+    assert "Welcome back" in client.get(f"/join/{second.join_code}").text
+    assert client.get("/series/me?token=nope", follow_redirects=False).status_code == 401
+
+
+def test_joining_without_consent_is_never_recognised_by_name(client: TestClient) -> None:
+    first = create_event(client, series=True)
+    client.post(f"/join/{first.join_code}", data={"name": "Grace"}, follow_redirects=False)
+    assert not any(name.startswith("cg_series_") for name in client.cookies)
+    second = _next(client, first)
+    client.cookies.clear()
+    client.post(f"/join/{second.join_code}", data={"name": "Grace"}, follow_redirects=False)
+    read = client.get(f"/api/v1/series/{first.body['series_id']}", headers=first.auth).json()
+    assert read["members"] == 0
+    assert [e["returning"] for e in read["events"]] == [0, 0]
+
+
+def _two_events(
+    client: TestClient, clock: FrozenClock, *, memory: str = "never"
+) -> tuple[EventHandle, dict[str, str], dict[str, dict[str, Any]], list[Person]]:
+    """Event 1 of a series: four remembered people, two not, two rounds. Returns the
+    organiser handle, names by id, and the remembered people's join bodies."""
+    first = create_event(client, series=True, rounds=2)
+    client.patch(
+        f"/api/v1/series/{first.body['series_id']}", headers=first.auth, json={"memory": memory}
+    )
+    remembered = {
+        name: _join(client, first, name, remember=True, answers=HOBBIES)
+        for name in ("Ada", "Bob", "Cy", "Di")
+    }
+    others = [join(client, first, name, answers=HOBBIES) for name in ("Eve", "Fay")]
+    start_round(client, first, 1)
+    clock.advance(400)
+    start_round(client, first, 2)
+    names = {body["attendee_id"]: name for name, body in remembered.items()}
+    names.update({p.id: p.name for p in others})
+    return first, names, remembered, others
+
+
+def _met_in(client: TestClient, event: EventHandle, names: dict[str, str]) -> set[frozenset[str]]:
+    rounds = client.get(f"/api/v1/events/{event.id}/rounds", headers=event.auth).json()
+    met: set[frozenset[str]] = set()
+    for round_ in rounds:
+        met |= _pairs(round_, names)
+    return met
+
+
+def test_remembered_pairs_never_meet_again_and_fairness_of_new_faces(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    first, names, remembered, _ = _two_events(client, clock)
+    before = _met_in(client, first, names)
+    second = _next(client, first)
+    names2: dict[str, str] = {}
+    for name, body in remembered.items():
+        again = _join(client, second, name, series_token=body["series_token"], answers=HOBBIES)
+        names2[again["attendee_id"]] = name
+    for name in ("Eve", "Fay"):
+        names2[join(client, second, name, answers=HOBBIES).id] = name
+    preview = client.get(f"/api/v1/events/{second.id}/rounds/preview", headers=second.auth)
+    assert preview.status_code == 200
+    quality = preview.json()["quality"]
+    assert quality["returning"] == 4
+    assert quality["returning_only_new_faces"] == 4
+    start_round(client, second, 1)
+    clock.advance(400)
+    start_round(client, second, 2)
+    after = _met_in(client, second, names2)
+    consented = {"Ada", "Bob", "Cy", "Di"}
+    assert any(p <= consented for p in before)  # there were pairs to remember
+    repeated = {p for p in after & before if p <= consented}
+    assert repeated == set()
+    assert after - before  # new faces met
+    stats = client.get(f"/api/v1/events/{second.id}/stats", headers=second.auth).json()
+    assert stats["returning"] == {"returning": 4, "only_new_faces": 4}
+    assert stats["network"]["people"] == 6
+    series = client.get(f"/api/v1/series/{first.body['series_id']}", headers=first.auth).json()
+    assert [e["returning"] for e in series["events"]] == [0, 4]
+
+
+def test_recent_memory_forgets_meetings_older_than_the_last_events(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    first, _names, remembered, _ = _two_events(client, clock, memory="recent")
+    second = _next(client, first)
+    third = _next(client, second)
+    # Nobody came to the second event: with memory of the last one, the first is forgotten.
+    for name, body in remembered.items():
+        _join(client, third, name, series_token=body["series_token"], answers=HOBBIES)
+    preview = client.get(f"/api/v1/events/{third.id}/rounds/preview", headers=third.auth).json()
+    assert preview["quality"]["repeats"] == 0
+    assert preview["quality"]["returning"] == 4
+    # With a memory of two events it counts again: the preview avoids the old pairs.
+    client.patch(
+        f"/api/v1/series/{first.body['series_id']}", headers=first.auth, json={"recent_events": 2}
+    )
+    again = client.get(f"/api/v1/events/{third.id}/rounds/preview", headers=third.auth).json()
+    assert again["quality"]["returning_only_new_faces"] == 4
+
+
+def test_withdrawing_forgets_the_member_but_keeps_the_event_profile(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    first, _, remembered, _ = _two_events(client, clock)
+    ada = remembered["Ada"]
+    auth = {"Authorization": f"Bearer {ada['token']}"}
+    response = client.patch("/api/v1/me", headers=auth, json={"remember": False})
+    assert response.status_code == 200, response.text
+    assert client.patch("/api/v1/me", headers=auth, json={"remember": True}).status_code == 422
+    series = client.get(f"/api/v1/series/{first.body['series_id']}", headers=first.auth).json()
+    assert series["members"] == 3
+    second = _next(client, first)
+    response = client.post(
+        f"/api/v1/join/{second.join_code}",
+        json={"name": "Ada", "series_token": ada["series_token"]},
+    )
+    assert response.status_code == 401
+    mine = client.get("/api/v1/me/export.json", headers=auth).json()
+    withdrawn = [c for c in mine["consents"] if c["field"] == "series" and not c["granted"]]
+    assert withdrawn
+    assert withdrawn[0]["text"] == consent.REMEMBER_TEXT
+
+
+def test_deleting_my_data_in_a_later_event_removes_me_from_the_whole_series(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    first, _, remembered, _ = _two_events(client, clock)
+    second = _next(client, first)
+    bob = _join(
+        client, second, "Bob", series_token=remembered["Bob"]["series_token"], answers=HOBBIES
+    )
+    response = client.delete("/api/v1/me", headers={"Authorization": f"Bearer {bob['token']}"})
+    assert response.status_code == 204
+    series_id = first.body["series_id"]
+    series = client.get(f"/api/v1/series/{series_id}", headers=first.auth).json()
+    assert series["members"] == 3
+    roster = client.get(f"/api/v1/events/{first.id}/attendees", headers=first.auth).json()
+    assert "Bob" not in {a["name"] for a in roster}
+    graphml = client.get(f"/api/v1/series/{series_id}/export/network.graphml", headers=first.auth)
+    assert graphml.status_code == 200
+    assert b"Bob" not in graphml.content
+    response = client.post(
+        f"/api/v1/join/{second.join_code}",
+        json={"name": "Bob", "series_token": remembered["Bob"]["series_token"]},
+    )
+    assert response.status_code == 401
+
+
+def test_purged_events_keep_the_members_meetings_for_the_matcher(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    first, names, remembered, _ = _two_events(client, clock)
+    before = _met_in(client, first, names)
+    assert client.post(f"/api/v1/events/{first.id}/finish", headers=first.auth).status_code == 200
+    assert client.post(f"/api/v1/events/{first.id}/purge", headers=first.auth).status_code == 200
+    second = _next(client, first)
+    names2 = {
+        _join(client, second, name, series_token=body["series_token"], answers=HOBBIES)[
+            "attendee_id"
+        ]: name
+        for name, body in remembered.items()
+    }
+    start_round(client, second, 1)
+    after = _met_in(client, second, names2)
+    assert not (after & before)
+
+
+def test_next_event_of_an_unknown_event_or_with_bad_body_is_4xx(client: TestClient) -> None:
+    event = create_event(client)
+    assert client.post("/api/v1/events/nope/next", headers=event.auth).status_code == 404
+    response = client.post(
+        f"/api/v1/events/{event.id}/next", headers=event.auth, json={"rounds": 3}
+    )
+    assert response.status_code == 422
+    assert client.post(f"/api/v1/events/{event.id}/next").status_code == 401
+
+
+def test_series_command_lists_and_exports(
+    client: TestClient,
+    clock: FrozenClock,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first, _, _, _ = _two_events(client, clock)
+    series_id = first.body["series_id"]
+    monkeypatch.setenv("DATABASE_URL", settings.sqlalchemy_url)
+    main(["series"])
+    assert series_id in capsys.readouterr().out
+    main(["series", series_id])
+    out = capsys.readouterr().out
+    assert "1. " + first.id in out
+    assert "memory never" in out
+    target = tmp_path / "series.gexf"
+    main(["series", series_id, "--format", "gexf", "--out", str(target)])
+    assert target.read_text().startswith("<?xml")
+    for bad in (["series", "nope"], ["series", "--format", "graphml"], ["series", "--format=x"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(bad)
+        assert exit_.value.code == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_members_not_seen_for_the_series_retention_are_forgotten(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    first = create_event(client, series=True)
+    series_id = first.body["series_id"]
+    _join(client, first, "Ada", remember=True)
+    client.patch(f"/api/v1/series/{series_id}", headers=first.auth, json={"retention_days": 60})
+    db = client.app.state.db  # type: ignore[attr-defined]
+    with db.writing() as session:
+        assert series_service.forget_stale(session=session, now=clock.now()) == 0
+    with db.writing() as session:
+        later = clock.now() + timedelta(days=61)
+        assert series_service.forget_stale(session=session, now=later) == 1
+    read = client.get(f"/api/v1/series/{series_id}", headers=first.auth).json()
+    assert read["members"] == 0
+
+
+def test_my_page_says_whether_the_series_remembers_me(client: TestClient) -> None:
+    event = create_event(client, series=True)
+    body = _join(client, event, "Ada", remember=True, listed=True)
+    auth = {"Authorization": f"Bearer {body['token']}"}
+    profile = client.get("/api/v1/me", headers=auth).json()["attendee"]
+    assert (profile["remembered"], profile["listed"]) == (True, True)
+    client.patch("/api/v1/me", headers=auth, json={"remember": False})
+    assert client.get("/api/v1/me", headers=auth).json()["attendee"]["remembered"] is False
