@@ -135,12 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
         "series",
         help="list the series, a series' events, or export a series' network",
         description="Without SERIES: every series. With SERIES (its id): its events with their "
-        "statistics, or with --format graphml|gexf its network (people named only if they "
-        "consented).",
+        "statistics, with --format graphml|gexf its network (people named only if they "
+        "consented), or with --format links the personal series link of everyone it remembers "
+        "(CSV for the next invitation; the links use COMMONGROUND_PUBLIC_URL).",
     )
     series.add_argument("series", nargs="?", help="the series' id (as in /series/ID)")
     series.add_argument(
-        "--format", choices=("text", "graphml", "gexf"), default="text", help="default text"
+        "--format",
+        choices=("text", "graphml", "gexf", "links"),
+        default="text",
+        help="default text",
     )
     series.add_argument("--out", help="write here instead of standard output")
 
@@ -346,13 +350,13 @@ def _series(series_id: str | None, *, fmt: str, out: str | None) -> None:
     from sqlalchemy import select
 
     from app import models
-    from app.services import network
+    from app.services import exports, network
     from app.services import series as series_service
 
-    with _database() as (_settings, db), db.reading() as session:
+    with _database() as (settings, db), db.reading() as session:
         if series_id is None:
             if fmt != "text":
-                _fail("--format graphml|gexf needs a SERIES")
+                _fail(f"--format {fmt} needs a SERIES")
             lines = []
             for found in session.scalars(
                 select(models.Series).order_by(models.Series.created_at.desc())
@@ -378,6 +382,10 @@ def _series(series_id: str | None, *, fmt: str, out: str | None) -> None:
                         f"{e.conversations} conversations, {e.mutual_connections} connections"
                     )
                 data = ("\n".join(lines) + "\n").encode()
+            elif fmt == "links":
+                if not settings.public_url:
+                    _fail("--format links needs COMMONGROUND_PUBLIC_URL (the links' address)")
+                data = exports.series_links_csv(session, series, public_url=settings.public_url)
             else:
                 found_net = network.collect(session, series_service.events_of(session, series))
                 write = network.graphml if fmt == "graphml" else network.gexf

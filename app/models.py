@@ -222,6 +222,10 @@ class Series(Base):
     # Days after its last event ends that the memory is deleted; None: the server's setting.
     retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime]
+    # The key its members' series tokens are derived from (security.series_token_for): the
+    # organiser can export each member's personal link for the next invitation. Kept in the
+    # clear, as a key must be; the tokens themselves are stored only as hashes.
+    link_secret: Mapped[str] = mapped_column(String(64))
 
 
 class SeriesMember(Base):
@@ -232,7 +236,11 @@ class SeriesMember(Base):
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     series_id: Mapped[str] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"), index=True)
+    # The hash of their series token, derived from the series' `link_secret` and their id.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The random token issued before series tokens were derived (migration 0004): it keeps
+    # working, as the derived one does.
+    previous_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     name: Mapped[str] = mapped_column(String(100))
     organisation: Mapped[str] = mapped_column(String(100), default="")
     answers: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -45,3 +45,11 @@ def attendee_token_for(organiser_token: str, attendee_id: str) -> str:
     the server keeps only its hash. 256 bits, URL-safe."""
     digest = hmac.new(organiser_token.encode(), f"attendee:{attendee_id}".encode(), "sha256")
     return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+
+
+def series_token_for(series_secret: str, member_id: str) -> str:
+    """The personal series token of a member, derived from their series' secret: any
+    organiser of the series can send each member their link again (an invitation to the
+    next mixer) although the server keeps only its hash. 256 bits, URL-safe."""
+    digest = hmac.new(series_secret.encode(), f"series-member:{member_id}".encode(), "sha256")
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()

@@ -260,7 +260,7 @@
 
   const TARGETS = [["ignore", "Ignore (not imported)"], ["name", "Name"], ["first_name", "First name"],
     ["last_name", "Last name"], ["email", "Email"], ["organisation", "Organisation"],
-    ["phone", "Phone"], ["url", "Website or LinkedIn"]];
+    ["phone", "Phone"], ["url", "Website or LinkedIn"], ["series_link", "Personal series link"]];
   const fileInput = $("import-file"), importGo = $("import-go"), importStatus = $("import-status");
   // The chosen file, the columns and what the server recognised in them; the selects hold
   // the organiser's corrections and survive every error.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -349,9 +348,10 @@ def import_attendees(
     dry_run: bool = False,
 ) -> ImportResult:
     """Import a guest list: UTF-8 (with or without BOM), comma or semicolon separated;
-    Eventbrite, Luma and pretix column names are recognised. Every row is checked first: a
+    Eventbrite, Luma and pretix column names are recognised; in a series, a `series_link`
+    column makes a guest the person the series remembers. Every row is checked first: a
     file with a bad row imports nothing (422, each bad row with its line and reason)."""
-    plan = imports.read(data, organiser.event, imports.parse_corrections(mapping))
+    plan = imports.read(data, organiser.event, imports.parse_corrections(mapping), session=session)
     result = ImportResult(
         columns=plan.columns,
         mapping=plan.mapping,
@@ -408,7 +408,6 @@ async def join(
     limits.check_failures(client)  # before the write lock: a guesser waits for nothing
     code = normalise_join_code(join_code)
     token = new_token()
-    series_token = new_token() if data.remember else None
     joins: WriteBatches = request.app.state.joins
 
     def write(session: Session) -> tuple[models.Attendee, series_service.Remembered | None]:
@@ -429,7 +428,6 @@ async def join(
                 attendee=attendee,
                 data=data,
                 now=clock.now(),
-                new_series_token=series_token,
             )
         return attendee, remembered
 
@@ -439,15 +437,10 @@ async def join(
         token=token,
         links=MeLinks(
             me=views.me_link(base, token),
-            series=None if remembered is None else series_link(base, remembered.token),
+            series=None if remembered is None else views.series_link(base, remembered.token),
         ),
         series_token=None if remembered is None else remembered.token,
     )
-
-
-def series_link(public_url: str, series_token: str) -> str:
-    """The personal series link: opens the series' next event with the profile filled in."""
-    return f"{public_url.rstrip('/')}/series/me?token={quote(series_token)}"
 
 
 # ------------------------------------------------------------------ the attendee
@@ -596,9 +589,8 @@ def preview_round(organiser: OrganiserRead, session: ReadSession) -> Preview:
     """The next round as the matcher would draw it now, with its quality; nothing is saved."""
     drawn = round_service.preview(session, organiser.event)
     result = views.preview_read(session, organiser.event, drawn)
-    memory = series_service.memory_for(session, organiser.event)
     result.quality.returning, result.quality.returning_only_new_faces = (
-        series_service.only_new_faces(memory, [g.members for g in drawn.outcome.round.groups])
+        series_service.only_new_faces(drawn.memory, [g.members for g in drawn.outcome.round.groups])
     )
     return result
 
@@ -886,6 +878,27 @@ def export_series_network(
     its events, anyone else one per event."""
     net = network.collect(session, series_service.events_of(session, series))
     return _network_file(net, title=series.name, fmt=fmt, filename=f"network-series-{series.id}")
+
+
+@router.get(
+    "/series/{series_id}/export/links.csv",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "One row per remembered person"},
+        **ORGANISER,
+    },
+    tags=["series"],
+)
+def export_series_links_csv(
+    series: SeriesGuard, session: ReadSession, base: PublicUrlDep
+) -> Response:
+    """Everyone the series remembers (they asked to be) with their personal series link, for
+    the invitation to its next mixer: opened on any phone, the link fills in their join
+    form. Safe to open in a spreadsheet (UTF-8 with BOM)."""
+    return _download(
+        exports.series_links_csv(session, series, public_url=base),
+        f"links-series-{series.id}.csv",
+    )
 
 
 @router.get(

@@ -20,9 +20,10 @@ from app import models
 from app.schemas import ConsentRecord, MyData
 from app.services import attendees as attendee_service
 from app.services import consent, retention, snapshot
+from app.services import series as series_service
 from app.services.rounds import all_rounds, reasons_from_json
 from app.services.stats import pair_reasons
-from app.services.views import GONE, me_link, me_read
+from app.services.views import GONE, me_link, me_read, series_link
 
 # A spreadsheet runs a cell that starts with one of these as a formula.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -276,6 +277,31 @@ def links_csv(
             person["presence"],
             person["link"] or "",
             OWN_PHONE if person["joined_on_own_phone"] else "",
+        ]
+        writer.writerow([safe_cell(cell) for cell in row])
+    return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
+
+
+SERIES_LINK_COLUMNS = ("name", "organisation", "remembered_since", "last_seen", "link")
+
+
+def series_links_csv(session: Session, series: models.Series, *, public_url: str) -> bytes:
+    """Every member of the series (everyone in its memory asked to be remembered) with their
+    personal series link, for the invitation to the next mixer: opened on any phone, it
+    fills in their join form. UTF-8 with a BOM for spreadsheets."""
+    members = session.scalars(
+        select(models.SeriesMember).where(models.SeriesMember.series_id == series.id)
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(SERIES_LINK_COLUMNS)
+    for member in sorted(members, key=lambda m: (m.name.casefold(), m.id)):
+        row = [
+            member.name,
+            member.organisation,
+            member.consented_at.date().isoformat(),
+            member.last_seen_at.date().isoformat(),
+            series_link(public_url, series_service.token_of(series, member)),
         ]
         writer.writerow([safe_cell(cell) for cell in row])
     return "\ufeff".encode() + buffer.getvalue().encode("utf-8")

@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from app import models
 from app.errors import Invalid, RowErrors
 from app.schemas import JoinRequest
 from app.services import attendees as attendee_service
+from app.services import series as series_service
 from matching.scoring import normalise
 
 MAX_ROWS = 5000
@@ -54,8 +56,23 @@ KNOWN_COLUMNS: dict[str, str] = {
     "website": "url",
     "url": "url",
     "linkedin": "url",
+    # The personal series link the organiser sent in the invitation (the series' links.csv).
+    "series link": "series_link",
+    "series_link": "series_link",
+    "series token": "series_link",
+    "series_token": "series_link",
 }
-FIELDS = ("name", "first_name", "last_name", "email", "organisation", "phone", "url", "ignore")
+FIELDS = (
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "organisation",
+    "phone",
+    "url",
+    "series_link",
+    "ignore",
+)
 
 
 @dataclass
@@ -64,6 +81,10 @@ class ImportPlan:
     mapping: dict[str, str]
     rows: list[JoinRequest] = field(default_factory=list)
     errors: list[dict[str, object]] = field(default_factory=list)
+    # Per row: the series member its series link names (None: a newcomer to the series).
+    members: list[str | None] = field(default_factory=list)
+    # Member id -> the line that named them first: one person, one row.
+    member_lines: dict[str, int] = field(default_factory=dict)
 
 
 def _decode(raw: bytes) -> str:
@@ -125,9 +146,14 @@ def _split(cell: str) -> list[str]:
 
 
 def read(
-    raw: bytes, event: models.Event, corrections: Mapping[str, str] | None = None
+    raw: bytes,
+    event: models.Event,
+    corrections: Mapping[str, str] | None = None,
+    *,
+    session: Session,
 ) -> ImportPlan:
-    """Parse and check every row; nothing is saved here."""
+    """Parse and check every row; nothing is saved here (the session only reads the series'
+    members that series links name)."""
     text = _decode(raw)
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
@@ -151,13 +177,55 @@ def read(
                 continue
             if len(plan.rows) + len(plan.errors) >= MAX_ROWS:
                 raise Invalid(f"the file has more than {MAX_ROWS} rows")
-            _row(plan, line, dict(zip(columns, cells, strict=False)), event)
+            _row(plan, line, dict(zip(columns, cells, strict=False)), event, session)
     except csv.Error as error:
         raise Invalid(f"line {reader.line_num}: not CSV ({error})") from None
     return plan
 
 
-def _row(plan: ImportPlan, line: int, values: dict[str, str], event: models.Event) -> None:
+def series_token_in(cell: str) -> str:
+    """The series token of a cell holding a personal series link, or the bare token."""
+    if "token=" in cell:
+        found = parse_qs(urlsplit(cell).query).get("token")
+        if found:
+            return found[0].strip()
+    return cell.strip()
+
+
+def _member(
+    plan: ImportPlan, line: int, event: models.Event, session: Session, link: str
+) -> models.SeriesMember:
+    """The series member a row's series link names; Invalid says why not."""
+    if event.series_id is None:
+        raise Invalid("this event is not part of a series")
+    member = series_service.member_by_token(session, event.series_id, series_token_in(link))
+    if member is None:
+        raise Invalid("not a series link of this series (or the person was forgotten)")
+    if member.id in plan.member_lines:
+        raise Invalid(f"the same person's series link as line {plan.member_lines[member.id]}")
+    if series_service.attending(session, event=event, member=member):
+        raise Invalid("this person is already in this event")
+    return member
+
+
+def _remembered_answers(event: models.Event, member: models.SeriesMember) -> dict[str, list[str]]:
+    """The member's remembered answers that still fit this event's questions."""
+    kept: dict[str, list[str]] = {}
+    for key, values in (member.answers or {}).items():
+        try:
+            kept.update(attendee_service.check_answers(event, {str(key): list(values)}))
+        except Invalid:
+            continue  # a question changed since: they answer it again
+    return kept
+
+
+def _row(
+    plan: ImportPlan,
+    line: int,
+    values: dict[str, str],
+    event: models.Event,
+    session: Session,
+) -> None:
     fields: dict[str, str] = {}
     answers: dict[str, list[str]] = {}
     for column, target in plan.mapping.items():
@@ -171,11 +239,21 @@ def _row(plan: ImportPlan, line: int, values: dict[str, str], event: models.Even
     name = fields.get("name") or " ".join(
         part for part in (fields.get("first_name"), fields.get("last_name")) if part
     )
+    member: models.SeriesMember | None = None
+    if "series_link" in fields:
+        try:
+            member = _member(plan, line, event, session, fields["series_link"])
+        except Invalid as error:
+            plan.errors.append({"line": line, "field": "series_link", "msg": error.detail})
+            return
+        # What the guest list leaves blank, the series remembers (never the other way).
+        answers = {**_remembered_answers(event, member), **answers}
     try:
         request = JoinRequest.model_validate(
             {
                 "name": name,
-                "organisation": fields.get("organisation", ""),
+                "organisation": fields.get("organisation")
+                or (member.organisation if member is not None else ""),
                 "answers": answers,
                 "contact": {k: fields[k] for k in ("email", "phone", "url") if k in fields},
                 # Nobody consented to share anything by being on a guest list.
@@ -194,6 +272,9 @@ def _row(plan: ImportPlan, line: int, values: dict[str, str], event: models.Even
         plan.errors.append({"line": line, "field": "answers", "msg": error.detail})
         return
     plan.rows.append(request)
+    plan.members.append(None if member is None else member.id)
+    if member is not None:
+        plan.member_lines[member.id] = line
 
 
 @dataclass(frozen=True)
@@ -210,7 +291,7 @@ def save(
     if plan.errors:
         raise RowErrors(plan.errors)
     created = []
-    for request in plan.rows:
+    for request, member_id in zip(plan.rows, plan.members, strict=True):
         attendee, token = attendee_service.add_by_organiser(
             session=session,
             event=event,
@@ -219,5 +300,7 @@ def save(
             presence="registered",
             organiser_token=organiser_token,
         )
+        if member_id is not None:
+            series_service.tie_imported(session=session, attendee=attendee, member_id=member_id)
         created.append(Imported(attendee, token))
     return created

@@ -81,15 +81,20 @@ def room_for(
     return Room(questions=questions, attendees=people, rules=rules)
 
 
-def known_pairs(session: Session, event: models.Event) -> list[Pair]:
+def known_pairs(
+    session: Session, event: models.Event, memory: series_service.Memory | None = None
+) -> list[Pair]:
     """Pairs who met before: "we already know each other", and (in a series) remembered
-    people who met at its earlier events, as its memory setting counts them."""
+    people who met at its earlier events, as its memory setting counts them (`memory`, when
+    the caller has it already: it costs a few queries)."""
     rows = session.execute(
         select(models.KnownPair.first_id, models.KnownPair.second_id).where(
             models.KnownPair.event_id == event.id
         )
     )
-    return [pair(a, b) for a, b in rows] + series_service.memory_for(session, event).known
+    if memory is None:
+        memory = series_service.memory_for(session, event)
+    return [pair(a, b) for a, b in rows] + memory.known
 
 
 def history_for(rounds: Iterable[models.Round], known: Iterable[Pair]) -> History:
@@ -148,6 +153,8 @@ class Draw:
     index: int
     outcome: RoundOutcome
     room: Room
+    # The series' memory as it bore on this draw (read once: the preview reports from it).
+    memory: series_service.Memory
 
 
 def draw(session: Session, event: models.Event, *, index: int) -> Draw:
@@ -161,7 +168,8 @@ def draw(session: Session, event: models.Event, *, index: int) -> Draw:
     present = _present(session, event)
     if len(present) < 2:
         raise Conflict(f"at least 2 people must be present to draw a round ({len(present)} are)")
-    known = known_pairs(session, event)
+    memory = series_service.memory_for(session, event)
+    known = known_pairs(session, event, memory)
     room = room_for(event, present, known)
     held = all_rounds(session, event)
     history = history_for(held, known)
@@ -175,7 +183,7 @@ def draw(session: Session, event: models.Event, *, index: int) -> Draw:
             history=history,
             index=index,
             seed=event.seed,
-            points=_prefer_new_faces(scorer, ids, series_service.memory_for(session, event)),
+            points=_prefer_new_faces(scorer, ids, memory),
         )
     else:
         scorer = Scorer(room)
@@ -191,7 +199,7 @@ def draw(session: Session, event: models.Event, *, index: int) -> Draw:
         outcome = complete_round(
             scorer, kept=kept, present=ids, history=history, index=index, seed=event.seed
         )
-    return Draw(index=index, outcome=outcome, room=room)
+    return Draw(index=index, outcome=outcome, room=room, memory=memory)
 
 
 def _prefer_new_faces(

@@ -31,7 +31,7 @@ from app.schemas import (
     SeriesRead,
     SeriesUpdate,
 )
-from app.security import new_id, new_token, token_hash
+from app.security import new_id, new_token, series_token_for, token_hash
 from app.services import consent
 from app.services import events as event_service
 from matching.model import Pair, pair
@@ -67,6 +67,7 @@ def start(*, session: Session, event: models.Event, now: datetime) -> models.Ser
         recent_events=1,
         retention_days=None,
         created_at=now,
+        link_secret=new_token(),
     )
     session.add(series)
     session.flush()
@@ -151,18 +152,33 @@ def update_series(*, session: Session, series: models.Series, data: SeriesUpdate
 # ------------------------------------------------------------------ members: joining, forgetting
 
 
+def _holding(session: Session, token: str) -> models.SeriesMember | None:
+    """The member whose series token this is: the derived one, or a random one issued
+    before tokens were derived (still on their phone, or in a link they were sent)."""
+    digest = token_hash(token)
+    return session.scalar(
+        select(models.SeriesMember).where(
+            (models.SeriesMember.token_hash == digest)
+            | (models.SeriesMember.previous_token_hash == digest)
+        )
+    )
+
+
 def member_by_token(
     session: Session, series_id: str | None, token: str | None
 ) -> models.SeriesMember | None:
     """The member of this series holding `token`, or None."""
     if not token or series_id is None:
         return None
-    member = session.scalar(
-        select(models.SeriesMember).where(models.SeriesMember.token_hash == token_hash(token))
-    )
+    member = _holding(session, token)
     if member is None or not hmac.compare_digest(member.series_id, series_id):
         return None
     return member
+
+
+def token_of(series: models.Series, member: models.SeriesMember) -> str:
+    """A member's personal series token, derived again (for the organiser's invitations)."""
+    return series_token_for(series.link_secret, member.id)
 
 
 def prefill(session: Session, event: models.Event, token: str | None) -> models.SeriesMember | None:
@@ -176,6 +192,29 @@ class Remembered:
 
     member_id: str
     token: str
+
+
+def attending(
+    session: Session, *, event: models.Event, member: models.SeriesMember, attendee_id: str = ""
+) -> bool:
+    """Whether the member is in this event already (under another attendee than this one)."""
+    found = session.scalar(
+        select(models.Attendee.id).where(
+            models.Attendee.event_id == event.id,
+            models.Attendee.series_member_id == member.id,
+            models.Attendee.id != attendee_id,
+        )
+    )
+    return found is not None
+
+
+def tie_imported(*, session: Session, attendee: models.Attendee, member_id: str) -> None:
+    """A guest the organiser imported with their personal series link is that member here:
+    the matcher knows whom they met, their profile edits reach the memory. Their consent was
+    given when they asked to be remembered; being on a guest list adds none, so none is
+    recorded here, and they are not "seen" until they take part."""
+    attendee.series_member_id = member_id
+    session.flush()
 
 
 def check_join(
@@ -192,14 +231,7 @@ def check_join(
     member = member_by_token(session, event.series_id, data.series_token)
     if member is None:
         raise Unauthorised("unknown or expired series token")
-    already = session.scalar(
-        select(models.Attendee.id).where(
-            models.Attendee.event_id == event.id,
-            models.Attendee.series_member_id == member.id,
-            models.Attendee.id != attendee_id,
-        )
-    )
-    if already is not None:
+    if attending(session, event=event, member=member, attendee_id=attendee_id):
         raise Conflict("you have already joined this event")
     return member
 
@@ -211,7 +243,6 @@ def after_join(
     attendee: models.Attendee,
     data: JoinRequest,
     now: datetime,
-    new_series_token: str | None = None,
 ) -> Remembered | None:
     """Record what a join asks of the series (and the "name me" consent): recognise a
     returning member by their series token, or remember someone who ticked the box."""
@@ -228,10 +259,13 @@ def after_join(
         assert data.series_token is not None  # check_join found the member by it
         token = data.series_token
     else:
-        token = new_series_token or new_token()
+        assert event.series_id is not None  # check_join refused a one-off event
+        series = get_series(session, event.series_id)
+        member_id = new_id()
+        token = series_token_for(series.link_secret, member_id)
         member = models.SeriesMember(
-            id=new_id(),
-            series_id=event.series_id,
+            id=member_id,
+            series_id=series.id,
             token_hash=token_hash(token),
             name=attendee.name,
             organisation=attendee.organisation,
@@ -268,9 +302,7 @@ def remember_profile(*, session: Session, attendee: models.Attendee) -> None:
 
 
 def member_by_series_token(session: Session, token: str) -> models.SeriesMember:
-    member = session.scalar(
-        select(models.SeriesMember).where(models.SeriesMember.token_hash == token_hash(token))
-    )
+    member = _holding(session, token)
     if member is None:
         raise Unauthorised("unknown or expired series token")
     return member

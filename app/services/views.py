@@ -64,6 +64,11 @@ def me_link(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/me?token={quote(token)}"
 
 
+def series_link(public_url: str, series_token: str) -> str:
+    """The personal series link: opens the series' next event with the profile filled in."""
+    return f"{public_url.rstrip('/')}/series/me?token={quote(series_token)}"
+
+
 def _people(session: Session, event: models.Event) -> dict[str, models.Attendee]:
     return {
         a.id: a

@@ -8,9 +8,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
+from app import models
 from app.migrate import alembic_config, upgrade
 from app.models import Base
+from app.security import token_hash
+from app.services import series as series_service
 
 
 def test_migrations_match_the_models(database_url: str) -> None:
@@ -67,5 +71,52 @@ def test_events_from_before_series_keep_working_after_the_series_migration(
             command.downgrade(config, "0002")
         with engine.connect() as connection:
             assert connection.execute(text("SELECT name FROM attendees")).scalar() == "Ada"
+    finally:
+        engine.dispose()
+
+
+def test_series_tokens_from_before_derived_links_keep_working_after_the_links_migration(
+    database_url: str,
+) -> None:
+    """0004 (series links) on a database holding a member with a random token: that token
+    still recognises them, their exportable link too; downgrading gives the first back."""
+    engine = create_engine(database_url)
+    config = alembic_config()
+    old_token = "random-token-from-before"
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0003")
+            connection.execute(
+                text(
+                    "INSERT INTO series (id, name, memory, recent_events, created_at) VALUES"
+                    " ('s1', 'Monthly', 'never', 1, '2026-11-01 10:00:00')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO series_members (id, series_id, token_hash, name, organisation,"
+                    " answers, first_event_id, consented_at, last_seen_at) VALUES ('m1', 's1',"
+                    " :hash, 'Ada', '', '{}', 'e1', '2026-11-01 10:00:00',"
+                    " '2026-11-01 10:00:00')"
+                ),
+                {"hash": token_hash(old_token)},
+            )
+        upgrade(engine)
+        with Session(engine) as session:
+            series = session.get_one(models.Series, "s1")
+            assert len(series.link_secret) >= 32
+            member = session.get_one(models.SeriesMember, "m1")
+            derived = series_service.token_of(series, member)
+            assert derived != old_token
+            for token in (old_token, derived):
+                assert series_service.member_by_series_token(session, token).id == "m1"
+                assert series_service.member_by_token(session, "s1", token) is member
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0003")
+        with engine.connect() as connection:
+            stored = connection.execute(text("SELECT token_hash FROM series_members")).scalar()
+        assert stored == token_hash(old_token)
     finally:
         engine.dispose()

@@ -3,6 +3,8 @@ matcher's memory of earlier meetings, forgetting, and the `commonground series` 
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 from itertools import combinations
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app import models
 from app.cli import main
 from app.clock import FrozenClock
 from app.config import Settings
@@ -102,6 +105,9 @@ def test_series_page_lists_its_events_for_any_of_their_organisers(client: TestCl
     assert page.status_code == 200
     assert "Coffee, summer edition" in page.text
     assert "<svg" in page.text
+    assert f'href="/api/v1/series/{series_id}/export/links.csv"' in page.text
+    # The page's cookie opens the series' downloads, as the console's opens the event's.
+    assert client.get(f"/api/v1/series/{series_id}/export/links.csv").status_code == 200
 
 
 def test_series_settings_change_and_bad_ones_are_422(client: TestClient) -> None:
@@ -369,6 +375,170 @@ def test_purged_events_keep_the_members_meetings_for_the_matcher(
     assert not (after & before)
 
 
+def _links(client: TestClient, series_id: str, event: EventHandle) -> list[dict[str, str]]:
+    response = client.get(f"/api/v1/series/{series_id}/export/links.csv", headers=event.auth)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["cache-control"] == "no-store"
+    assert response.content.startswith("\ufeff".encode())
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+def test_the_exported_series_link_recognises_the_person_on_another_phone(
+    client: TestClient,
+) -> None:
+    first = create_event(client, series=True)
+    series_id = first.body["series_id"]
+    ada = _join(client, first, "Ada", organisation="Engines", remember=True, answers=HOBBIES)
+    _join(client, first, "Ada", organisation="Engines")  # the same name, not remembered
+    second = _next(client, first)
+    # The organiser of any event of the series: the next one's writes the invitations.
+    rows = _links(client, series_id, second)
+    assert [(r["name"], r["organisation"]) for r in rows] == [("Ada", "Engines")]
+    link = rows[0]["link"]
+    assert link == ada["links"]["series"]
+    assert rows[0]["remembered_since"] == rows[0]["last_seen"]
+    # Another phone: no cookie, only the link from the invitation.
+    client.cookies.clear()
+    opened = client.get(link.removeprefix("http://test"), follow_redirects=False)
+    assert opened.status_code == 303
+    assert opened.headers["location"] == f"/join/{second.join_code}"
+    page = client.get(f"/join/{second.join_code}")
+    assert "Welcome back" in page.text
+    assert 'value="Ada"' in page.text
+    joined = client.post(
+        f"/join/{second.join_code}",
+        data={"name": "Ada", "organisation": "Engines", "remember": "1"},
+        follow_redirects=False,
+    )
+    assert joined.status_code == 303
+    read = client.get(f"/api/v1/series/{series_id}", headers=second.auth).json()
+    assert (read["members"], [e["returning"] for e in read["events"]]) == (1, [0, 1])
+
+
+def test_people_the_series_forgot_or_never_remembered_are_not_in_its_links(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    first, _, remembered, _ = _two_events(client, clock)
+    series_id = first.body["series_id"]
+    auth = {"Authorization": f"Bearer {remembered['Ada']['token']}"}
+    assert client.patch("/api/v1/me", headers=auth, json={"remember": False}).status_code == 200
+    rows = _links(client, series_id, first)
+    assert sorted(r["name"] for r in rows) == ["Bob", "Cy", "Di"]
+    assert remembered["Ada"]["links"]["series"] not in {r["link"] for r in rows}
+    # Forgotten: their link, derived again, would name nobody.
+    token = remembered["Ada"]["series_token"]
+    assert client.get(f"/series/me?token={token}", follow_redirects=False).status_code == 401
+
+
+def test_series_links_need_an_organiser_of_the_series(client: TestClient) -> None:
+    event = create_event(client, series=True)
+    series_id = event.body["series_id"]
+    path = f"/api/v1/series/{series_id}/export/links.csv"
+    assert client.get(path).status_code == 401
+    assert client.get(path, headers=create_event(client).auth).status_code == 403
+    wrong = {"Authorization": "Bearer not-a-token"}
+    assert client.get(path, headers=wrong).status_code == 403
+    missing = client.get("/api/v1/series/nope/export/links.csv", headers=event.auth)
+    assert missing.status_code == 404
+
+
+def test_series_links_are_safe_to_open_in_a_spreadsheet(client: TestClient) -> None:
+    event = create_event(client, series=True)
+    _join(client, event, '=HYPERLINK("http://x")', organisation="@corp", remember=True)
+    (row,) = _links(client, event.body["series_id"], event)
+    assert row["name"] == '\'=HYPERLINK("http://x")'
+    assert row["organisation"] == "'@corp"
+
+
+def _import(client: TestClient, event: EventHandle, text: str) -> Any:
+    return client.post(
+        f"/api/v1/events/{event.id}/attendees/import",
+        headers={**event.auth, "Content-Type": "text/csv"},
+        content=text.encode(),
+    )
+
+
+def test_guests_imported_with_their_series_link_are_the_members_it_names(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    first, names, remembered, _ = _two_events(client, clock)
+    met_before = {p for p in _met_in(client, first, names) if p <= set(remembered)}
+    second = _next(client, first)
+    links = {r["name"]: r["link"] for r in _links(client, first.body["series_id"], second)}
+    guest_list = "Name,Email,Series link\n" + "".join(
+        f"{name},{name.lower()}@example.org,{link}\n" for name, link in links.items()
+    )
+    # Eve was not remembered: the same name without a link is a newcomer.
+    response = _import(client, second, guest_list + "Eve,eve@example.org,\n")
+    assert response.status_code == 201, response.text
+    assert response.json()["mapping"]["Series link"] == "series_link"
+    imported = {a["name"]: a for a in response.json()["attendees"]}
+    roster = {a["name"]: a for a in _roster(client, second)}
+    # The answers the guest list left blank are the ones the series remembers.
+    assert roster["Ada"]["answers"] == HOBBIES
+    assert roster["Eve"]["answers"] == {}
+    ada = {"Authorization": f"Bearer {imported['Ada']['token']}"}
+    assert client.get("/api/v1/me", headers=ada).json()["attendee"]["remembered"] is True
+    eve = {"Authorization": f"Bearer {imported['Eve']['token']}"}
+    assert client.get("/api/v1/me", headers=eve).json()["attendee"]["remembered"] is False
+    # The matcher knows whom they met at the first event.
+    db = client.app.state.db  # type: ignore[attr-defined]
+    with db.reading() as session:
+        event = session.get_one(models.Event, second.id)
+        memory = series_service.memory_for(session, event)
+    by_id = {a["attendee_id"]: name for name, a in imported.items()}
+    assert {frozenset(by_id[m] for m in p) for p in memory.known} == met_before
+    assert {by_id[a] for a in memory.returning} == set(remembered)
+    # Their own phone, with the same link, finds them already here.
+    response = client.post(
+        f"/api/v1/join/{second.join_code}",
+        json={"name": "Ada", "series_token": links["Ada"].split("token=")[1]},
+    )
+    assert response.status_code == 409
+
+
+def test_a_guest_list_with_a_bad_series_link_imports_nothing(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    first, _, remembered, _ = _two_events(client, clock)
+    second = _next(client, first)
+    ada, bob = (remembered[n]["links"]["series"] for n in ("Ada", "Bob"))
+    other = _join(client, create_event(client, series=True), "Zed", remember=True)
+    guest_list = (
+        "name,series_token\n"
+        f"Ada,{ada}\n"
+        "Guess,http://test/series/me?token=guess\n"
+        f"Ada again,{ada}\n"
+        f"Zed,{other['series_token']}\n"
+        f"Bob,{remembered['Bob']['series_token']}\n"
+    )
+    response = _import(client, second, guest_list)
+    assert response.status_code == 422, response.text
+    assert [(e["line"], e["field"]) for e in response.json()["detail"]] == [
+        (3, "series_link"),
+        (4, "series_link"),
+        (5, "series_link"),
+    ]
+    assert "line 2" in response.json()["detail"][1]["msg"]
+    assert _roster(client, second) == []
+    assert _import(client, second, f"name,series link\nBob,{bob}\n").status_code == 201
+    again = _import(client, second, f"name,series link\nBob,{bob}\n")
+    assert again.status_code == 422
+    assert "already" in again.json()["detail"][0]["msg"]
+    one_off = create_event(client)
+    response = _import(client, one_off, f"name,series link\nBob,{bob}\n")
+    assert response.status_code == 422
+    assert "not part of a series" in response.json()["detail"][0]["msg"]
+
+
+def _roster(client: TestClient, event: EventHandle) -> list[dict[str, Any]]:
+    body: list[dict[str, Any]] = client.get(
+        f"/api/v1/events/{event.id}/attendees", headers=event.auth
+    ).json()
+    return body
+
+
 def test_next_event_of_an_unknown_event_or_with_bad_body_is_4xx(client: TestClient) -> None:
     event = create_event(client)
     assert client.post("/api/v1/events/nope/next", headers=event.auth).status_code == 404
@@ -399,7 +569,19 @@ def test_series_command_lists_and_exports(
     target = tmp_path / "series.gexf"
     main(["series", series_id, "--format", "gexf", "--out", str(target)])
     assert target.read_text().startswith("<?xml")
-    for bad in (["series", "nope"], ["series", "--format", "graphml"], ["series", "--format=x"]):
+    monkeypatch.setenv("COMMONGROUND_PUBLIC_URL", "https://mixer.example")
+    links = tmp_path / "links.csv"
+    main(["series", series_id, "--format", "links", "--out", str(links)])
+    rows = list(csv.DictReader(io.StringIO(links.read_text(encoding="utf-8-sig"))))
+    assert sorted(r["name"] for r in rows) == ["Ada", "Bob", "Cy", "Di"]
+    assert all(r["link"].startswith("https://mixer.example/series/me?token=") for r in rows)
+    monkeypatch.delenv("COMMONGROUND_PUBLIC_URL")
+    for bad in (
+        ["series", "nope"],
+        ["series", "--format", "graphml"],
+        ["series", "--format=x"],
+        ["series", series_id, "--format", "links"],
+    ):
         with pytest.raises(SystemExit) as exit_:
             main(bad)
         assert exit_.value.code == 2
