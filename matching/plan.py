@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from matching.fairness import NOTHING, beyond_forced
+from matching.fairness import NOTHING, best_possible, beyond_forced
 from matching.model import (
     Fairness,
     Group,
@@ -43,6 +43,25 @@ Index = npt.NDArray[np.int64]
 # Lifting the least-lucky share: each try asks everyone for at least this much more than
 # the current least share (the partners found decide how much more they get).
 LIFT_STEP = 0.001
+
+# Issue 12's bound for plans of tables (`_greedy_limits`): a plan that spends common ground
+# to share out meetings with nothing in common keeps at least this much of the greedy
+# approach's, in points and in plain shared answers, and nobody below this share of their
+# best possible (or the greedy approach's least-lucky share, if higher).
+GREEDY_SHARE = 0.97
+LEAST_SHARE = 0.5
+
+# The annealing of plans of tables (`_anneal`): the temperature at the start and at the
+# end (in meetings with nothing in common beyond the target), how many pairs' typical
+# points weigh as much as one such meeting, and how long it goes on for common ground once
+# everyone is within the target (a share of `options.table_anneal_work`).
+ANNEAL_HOT = 1.0
+ANNEAL_COLD = 0.05
+ANNEAL_POINTS = 13.0
+ANNEAL_POLISH = 0.1
+# A step of the annealing counts as at least this many swaps weighed (its fixed cost), so
+# that small rooms do not take many more steps than large ones.
+ANNEAL_STEP = 3_600
 
 
 def plan_rounds(
@@ -729,6 +748,13 @@ def _share_out_empty(
     leaves nobody below the plan's least-lucky share. Only full tables without an odd one
     take part, so odd turns do not change. The work is counted in swaps weighed
     (`options.table_plan_work`), so that the same plan comes out on any machine.
+
+    If someone is still beyond `options.table_empty_target` such meetings (in rooms of up
+    to `options.lookahead_limit` people), an annealing over the same swaps (`_anneal`) may
+    spend common ground down to the bound set against the greedy approach (`_greedy_limits`:
+    within 3% of its common ground in points and in plain answers, no more pairs with
+    nothing in common, the least lucky no worse); its plan is kept only if it brings
+    everyone within the target.
     """
     facts = context.given
     options = context.options
@@ -756,18 +782,7 @@ def _share_out_empty(
             ]
         )
     start_groups = [[list(g) for g in round_groups] for round_groups in groups]
-    met = facts.before.copy()
-    meetings = facts.base_meetings.copy()
-    empty = facts.base_empty.copy()
-    totals = facts.base_totals.copy()
-    for round_groups in groups:
-        for g in round_groups:
-            block = np.ix_(g, g)
-            met[block] += 1
-            meetings[g] += len(g) - 1
-            empty[g] += zero[block].sum(axis=1)
-            totals[g] += points[block].sum(axis=1)
-    np.fill_diagonal(met, 0)
+    met, meetings, empty, totals = _table_counts(context, groups)
     findable = facts.findable
     forced = np.maximum(meetings - findable, 0)
     best = context.best
@@ -856,6 +871,11 @@ def _share_out_empty(
             best_profile = profile()
             best_groups = [[list(g) for g in round_groups] for round_groups in groups]
         step += 1
+    small = len(context.present) <= options.lookahead_limit
+    if small and _worst(context, best_groups) > options.table_empty_target:
+        limits = _greedy_limits(context, best_groups, least)
+        if limits is not None:
+            best_groups = _anneal(context, best_groups, swappable, limits) or best_groups
     if best_groups == start_groups:
         return drafts, False
     groups = best_groups
@@ -1010,3 +1030,397 @@ def _apply_swap(
             empty[g] += sign * zero[block].sum(axis=1)
             totals[g] += sign * points[block].sum(axis=1)
     np.fill_diagonal(met, 0)
+
+
+def _table_counts(
+    context: _Context, groups: Sequence[Sequence[Sequence[int]]]
+) -> tuple[Index, Index, Index, FloatMatrix]:
+    """Who met whom (with the meetings before the plan), everyone's meetings, meetings with
+    nothing in common and common ground, for a plan of tables (room positions)."""
+    facts = context.given
+    points = context.points
+    zero = points <= NOTHING
+    np.fill_diagonal(zero, False)
+    met = facts.before.copy()
+    meetings = facts.base_meetings.copy()
+    empty = facts.base_empty.copy()
+    totals = facts.base_totals.copy()
+    for round_groups in groups:
+        for g in round_groups:
+            block = np.ix_(g, g)
+            met[block] += 1
+            meetings[g] += len(g) - 1
+            empty[g] += zero[block].sum(axis=1)
+            totals[g] += points[block].sum(axis=1)
+    np.fill_diagonal(met, 0)
+    return met, meetings, empty, totals
+
+
+def _worst(context: _Context, groups: Sequence[Sequence[Sequence[int]]]) -> int:
+    """The most meetings with nothing in common beyond forced anyone has in a plan."""
+    _, meetings, empty, _ = _table_counts(context, groups)
+    return int(beyond_forced(empty, meetings, context.given.findable).max(initial=0))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Limits:
+    """What a plan of tables found by `_anneal` must keep: the room's common ground in
+    points and in plain shared answers (`plain`, 0 on the diagonal), the most pairs with
+    nothing in common, the least-lucky share in each currency (`plain_best`: everyone's
+    best possible in plain answers; `plain_base`: their plain answers before the plan)."""
+
+    points_floor: float
+    plain_floor: float
+    most_empty: int
+    least: float
+    plain_least: float
+    plain: FloatMatrix
+    plain_best: FloatMatrix
+    plain_base: FloatMatrix
+
+
+def _greedy_limits(
+    context: _Context, groups: Sequence[Sequence[Sequence[int]]], least: float
+) -> _Limits | None:
+    """Issue 12's bound for a plan of tables `groups`: never below `GREEDY_SHARE` of the
+    greedy approach's common ground (each round on its own for the most common ground, met
+    pairs never again, the same rules: `SolverOptions(fair=False)`), in points and in plain
+    shared answers; never more pairs with nothing in common than it has; nobody below the
+    plan's least-lucky share (`least`, in points; the plan's own in plain answers) or, if
+    lower, the greedy approach's or `LEAST_SHARE`, whichever is higher. None when the greedy
+    approach seats people otherwise (other table sizes): then the figures do not compare."""
+    scorer = context.scorer
+    size = scorer.room.rules.group_size
+    last = context.best_of // (size - 1)
+    first = last - len(groups) + 1
+    greedy = dataclasses.replace(context, options=dataclasses.replace(context.options, fair=False))
+    running = _copy(context.start)
+    theirs: list[list[list[int]]] = []
+    for k in range(first, last + 1):
+        draft = greedy.draw(running, k, meetings_left=(last - k + 1) * (size - 1))
+        greedy.record(running, greedy.placed(draft))
+        theirs.append([[scorer.index[m] for m in members] for members in draft.members()])
+    if sorted(len(g) for rg in theirs for g in rg) != sorted(len(g) for rg in groups for g in rg):
+        return None
+    facts = context.given
+    plain = scorer.answers_in_common()
+    np.fill_diagonal(plain, 0.0)
+    partners = ~facts.known & ~facts.apart
+    np.fill_diagonal(partners, False)
+    if scorer.room.rules.same_organisation != "allow":
+        partners &= ~facts.colleagues
+    plain_best = best_possible(plain, partners, context.best_of)
+    plain_base = (np.maximum(facts.before - facts.known, 0) * plain).sum(axis=1)
+    zero = context.points <= NOTHING
+
+    def figures(plan: Sequence[Sequence[Sequence[int]]]) -> tuple[float, float, int, float]:
+        """Points, plain answers, pairs with nothing in common, least share in plain."""
+        totals = plain_base.copy()
+        points = answers = 0.0
+        empty = 0
+        for round_groups in plan:
+            for g in round_groups:
+                block = np.ix_(g, g)
+                totals[g] += plain[block].sum(axis=1)
+                points += float(context.points[block].sum()) / 2
+                answers += float(plain[block].sum()) / 2
+                empty += int(np.triu(zero[block], 1).sum())
+        has = plain_best > 0
+        return points, answers, empty, float((totals[has] / plain_best[has]).min(initial=1.0))
+
+    _, _, _, greedy_totals = _table_counts(context, theirs)
+    has = context.best > 0
+    greedy_least = float((greedy_totals[has] / context.best[has]).min(initial=1.0))
+    points, answers, empty, plain_least = figures(theirs)
+    _, _, _, our_plain_least = figures(groups)
+    return _Limits(
+        points_floor=GREEDY_SHARE * points,
+        plain_floor=GREEDY_SHARE * answers,
+        most_empty=empty,
+        least=min(least, max(LEAST_SHARE, greedy_least) - 1e-9),
+        plain_least=min(our_plain_least, max(LEAST_SHARE, plain_least)) - 1e-9,
+        plain=plain,
+        plain_best=plain_best,
+        plain_base=plain_base,
+    )
+
+
+def _anneal(
+    context: _Context,
+    groups: list[list[list[int]]],
+    swappable: list[list[int]],
+    limits: _Limits,
+) -> list[list[list[int]]] | None:
+    """A plan of tables with nobody beyond `options.table_empty_target` meetings with
+    nothing in common beyond forced, found by simulated annealing over the swaps of
+    `_share_out_empty` from `groups`, within `limits`; None if no chain finds one.
+
+    The annealing lowers the sum of everyone's count beyond the target, less the room's
+    common ground at one unit per `ANNEAL_POINTS` pairs' typical points. Each step takes a
+    random round and weighs every swap of two people at two of its full tables at once,
+    against the same plan (`_round_swaps`): a swap that breaks a rule or a limit is refused,
+    the others are accepted by the Metropolis rule; then, those that lower the sum first
+    (the rest in random order), each accepted swap whose two tables no swap took yet is
+    applied. Swaps at different tables of a round touch different people, so their figures
+    add up exactly. Each chain cools linearly from `ANNEAL_HOT` to `ANNEAL_COLD` over
+    `options.table_anneal_work` swaps weighed (each step at least `ANNEAL_STEP`), with its
+    own fixed seed; once everyone is
+    within the target, the chain goes on cold for `ANNEAL_POLISH` of that work, keeping
+    everyone within it, for more common ground. The first chain that gets there ends the
+    search with the plan of most common ground it saw.
+    """
+    facts = context.given
+    options = context.options
+    size = context.scorer.room.rules.group_size
+    points = context.points
+    target = options.table_empty_target
+    eligible = [k for k, tables in enumerate(swappable) if len(tables) >= 2]
+    if not eligible:
+        return None
+    count = [len(swappable[k]) for k in eligible]
+    _, meetings, _, _ = _table_counts(context, groups)
+    findable = facts.findable
+    # Swaps do not change anyone's number of meetings, so neither those forced.
+    forced = np.where(findable > 0, np.maximum(meetings - findable, 0) + target, 1 << 30)
+    positive = points > NOTHING
+    typical = float(points[positive].mean()) if positive.any() else 1.0
+    rules = _SwapRules.build(context, limits, forced, 1.0 / (ANNEAL_POINTS * typical))
+    work_limit = options.table_anneal_work
+    for chain in range(options.table_anneal_chains):
+        rng = np.random.default_rng([context.seed, chain])
+        plan = _Annealed.build(context, limits, groups, swappable, eligible, forced)
+        found: tuple[float, Index] | None = None
+        work = 0
+        polish = 0
+        while work < work_limit if found is None else polish > 0:
+            heat = ANNEAL_HOT + (ANNEAL_COLD - ANNEAL_HOT) * work / work_limit
+            r = int(rng.integers(len(eligible)))
+            weighed = max((count[r] * size) ** 2, ANNEAL_STEP)
+            work += weighed
+            if found is not None:
+                heat = ANNEAL_COLD
+                polish -= weighed
+            _round_swaps(plan, rules, r, count[r], heat, rng, keep=found is not None)
+            if plan.beyond == 0 and (found is None or plan.total > found[0] + 1e-9):
+                if found is None:
+                    polish = int(ANNEAL_POLISH * work_limit)
+                found = (plan.total, plan.seats.copy())
+        if found is not None:
+            result = [[list(g) for g in round_groups] for round_groups in groups]
+            for r, k in enumerate(eligible):
+                for t, table in enumerate(swappable[k]):
+                    result[k][table] = found[1][r, t].tolist()
+            return result
+    return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _SwapRules:
+    """What `_round_swaps` needs to know of a room (room positions throughout)."""
+
+    stack: FloatMatrix  # (n, n, 3): each pair's nothing in common (1/0), points, plain
+    met_before: Index  # meetings before the plan
+    apart: Index  # 1 for a pair kept apart (and colleagues, when forbidden)
+    must: npt.NDArray[np.bool_]
+    colleagues: Index | None  # 1 for colleagues, when avoided
+    inverse: FloatMatrix  # 1 / best possible in points (0 for those with none)
+    plain_inverse: FloatMatrix
+    forced: Index  # meetings with nothing in common anyone may have (huge if any)
+    limits: _Limits
+    price: float  # of a point of common ground, in meetings beyond the target
+    others: Index  # (size, size - 1): the other seats of a table
+
+    @classmethod
+    def build(cls, context: _Context, limits: _Limits, forced: Index, price: float) -> _SwapRules:
+        facts = context.given
+        rules = context.scorer.room.rules
+        size = rules.group_size
+        zero = (context.points <= NOTHING).astype(np.float64)
+        np.fill_diagonal(zero, 0.0)
+        apart = facts.apart.copy()
+        if rules.same_organisation == "forbid":
+            apart |= facts.colleagues
+        best, plain_best = context.best, limits.plain_best
+        return cls(
+            stack=np.stack([zero, context.points, limits.plain], axis=-1),
+            met_before=facts.before,
+            apart=apart.astype(np.int64),
+            must=facts.must,
+            colleagues=(
+                facts.colleagues.astype(np.int64) if rules.same_organisation == "avoid" else None
+            ),
+            inverse=np.divide(1.0, best, out=np.zeros_like(best), where=best > 0),
+            plain_inverse=np.divide(
+                1.0, plain_best, out=np.zeros_like(plain_best), where=plain_best > 0
+            ),
+            forced=forced,
+            limits=limits,
+            price=price,
+            others=np.array([[j for j in range(size) if j != i] for i in range(size)]),
+        )
+
+    def beyond(self, counts: Index, people: Index) -> Index:
+        """Meetings with nothing in common beyond the target (`counts` of `people`)."""
+        result: Index = np.maximum(counts - self.forced[people], 0)
+        return result
+
+
+@dataclasses.dataclass(slots=True)
+class _Annealed:
+    """A plan of tables as `_anneal` changes it: the full tables of the rounds with two or
+    more of them (`seats`: round, table, seat), who met whom, everyone's meetings with
+    nothing in common and common ground (points, plain answers), the room's figures."""
+
+    seats: Index
+    met: Index
+    empty: Index
+    totals: FloatMatrix
+    plain_totals: FloatMatrix
+    total: float
+    plain_total: float
+    pairs_empty: int
+    beyond: int  # the sum of everyone's meetings with nothing in common beyond the target
+
+    @classmethod
+    def build(
+        cls,
+        context: _Context,
+        limits: _Limits,
+        groups: Sequence[Sequence[Sequence[int]]],
+        swappable: Sequence[Sequence[int]],
+        eligible: Sequence[int],
+        forced: Index,
+    ) -> _Annealed:
+        size = context.scorer.room.rules.group_size
+        count = max(len(swappable[k]) for k in eligible)
+        seats = np.zeros((len(eligible), count, size), dtype=np.int64)
+        for r, k in enumerate(eligible):
+            for t, table in enumerate(swappable[k]):
+                seats[r, t] = groups[k][table]
+        met, _, empty, totals = _table_counts(context, groups)
+        plain = limits.plain
+        zero = context.points <= NOTHING
+        plain_totals = limits.plain_base.copy()
+        total = plain_total = 0.0
+        pairs_empty = 0
+        for round_groups in groups:
+            for g in round_groups:
+                block = np.ix_(g, g)
+                plain_totals[g] += plain[block].sum(axis=1)
+                total += float(context.points[block].sum()) / 2
+                plain_total += float(plain[block].sum()) / 2
+                pairs_empty += int(np.triu(zero[block], 1).sum())
+        beyond = int(np.maximum(empty - forced, 0).sum())
+        return cls(seats, met, empty, totals, plain_totals, total, plain_total, pairs_empty, beyond)
+
+
+def _per_table(matrix: Index, ids: Index, at: Index, tables: int, size: int) -> Index:
+    """For people `ids` seated at `tables` tables of `size` (`at`: each one's table), how
+    many at each one's table (columns, by person) the pair `matrix` counts for each of them
+    (rows), leaving out the column's person."""
+    block = matrix[np.ix_(ids, ids)]
+    counts: Index = block.reshape(len(ids), tables, size).sum(axis=2)[:, at]
+    return counts - block
+
+
+def _round_swaps(
+    plan: _Annealed,
+    rules: _SwapRules,
+    r: int,
+    tables: int,
+    heat: float,
+    rng: np.random.Generator,
+    *,
+    keep: bool,
+) -> None:
+    """One step of `_anneal` at round `r` (`tables` full tables), at temperature `heat`;
+    with `keep`, no swap may take anyone beyond the target."""
+    limits = rules.limits
+    size = plan.seats.shape[2]
+    seated = plan.seats[r, :tables]
+    ids = seated.ravel()
+    at = np.repeat(np.arange(tables), size)
+    met = plan.met
+    # Every swap of two people of the round at different tables that breaks no rule:
+    # nobody meets someone again, or someone kept apart, at their new table, nor leaves
+    # the only meeting with someone they must meet; colleagues (when avoided) no more.
+    clash = _per_table(met, ids, at, tables, size) + _per_table(rules.apart, ids, at, tables, size)
+    ok = (clash == 0) & (clash.T == 0) & (at[:, None] < at[None, :])
+    bound = (rules.must & (met == 1)).astype(np.int64)[np.ix_(ids, ids)]
+    held = bound.reshape(len(ids), tables, size).sum(axis=2)[np.arange(len(ids)), at] == 0
+    ok &= held[:, None] & held[None, :]
+    if rules.colleagues is not None:
+        joining = _per_table(rules.colleagues, ids, at, tables, size)
+        own = np.diag(joining + rules.colleagues[np.ix_(ids, ids)])
+        ok &= joining + joining.T <= own[:, None] + own[None, :]
+    first, second = np.nonzero(ok)
+    if len(first) == 0:
+        return
+    t1, t2 = at[first], at[second]
+    i1, i2 = first % size, second % size
+    a, b = ids[first], ids[second]
+    here, there = seated[t1[:, None], rules.others[i1]], seated[t2[:, None], rules.others[i2]]
+    a_, b_ = a[:, None], b[:, None]
+    stack = rules.stack
+    a_here, a_there = stack[a_, here], stack[a_, there]  # (swaps, size - 1, 3)
+    b_here, b_there = stack[b_, here], stack[b_, there]
+    change_a = (a_there - a_here).sum(axis=1)  # (swaps, 3)
+    change_b = (b_here - b_there).sum(axis=1)
+    people = np.concatenate([a_, b_, here, there], axis=1)
+    change = np.concatenate(
+        [change_a[:, None], change_b[:, None], b_here - a_here, a_there - b_there], axis=1
+    )  # (swaps, 2 x size, 3): nothing in common, points, plain answers
+    room = change_a + change_b
+    ok = plan.total + room[:, 1] >= limits.points_floor
+    ok &= plan.plain_total + room[:, 2] >= limits.plain_floor - 1e-9
+    ok &= plan.pairs_empty + np.rint(room[:, 0]) <= limits.most_empty
+    shares = (plan.totals[people] + change[..., 1]) * rules.inverse[people]
+    ok &= ((shares >= limits.least) | (rules.inverse[people] == 0)).all(axis=1)
+    shares = (plan.plain_totals[people] + change[..., 2]) * rules.plain_inverse[people]
+    ok &= ((shares >= limits.plain_least) | (rules.plain_inverse[people] == 0)).all(axis=1)
+    now = plan.empty[people]
+    moved = np.rint(change[..., 0]).astype(np.int64)
+    more = (rules.beyond(now + moved, people) - rules.beyond(now, people)).sum(axis=1)
+    if keep:
+        ok &= more <= 0
+    cost = more - rules.price * room[:, 1]
+    luck = rng.random(len(cost))
+    ok &= (cost <= 0) | (luck < np.exp(-np.maximum(cost, 0) / heat))
+    # Those that lower the cost most first, the others in random order; each whose two
+    # tables no swap took yet.
+    accepted = rng.permutation(np.flatnonzero(ok))
+    accepted = accepted[np.argsort(cost[accepted], kind="stable")]
+    taken = np.zeros(tables, dtype=np.bool_)
+    chosen: list[int] = []
+    for k in accepted.tolist():
+        if not taken[t1[k]] and not taken[t2[k]]:
+            taken[t1[k]] = taken[t2[k]] = True
+            chosen.append(k)
+    if not chosen:
+        return
+    j = np.array(chosen, dtype=np.int64)
+    # Their figures add up: keep the longest run of them within the room's limits.
+    run = np.cumsum(room[j], axis=0)
+    within = (
+        (plan.total + run[:, 1] >= limits.points_floor)
+        & (plan.plain_total + run[:, 2] >= limits.plain_floor - 1e-9)
+        & (plan.pairs_empty + np.rint(run[:, 0]) <= limits.most_empty)
+    )
+    j = j[: int(np.cumprod(within).sum())]
+    if len(j) == 0:
+        return
+    x, y = a[j], b[j]
+    plan.seats[r, t1[j], i1[j]] = y
+    plan.seats[r, t2[j], i2[j]] = x
+    for p, q, sign in ((x, here[j], -1), (y, here[j], 1), (y, there[j], -1), (x, there[j], 1)):
+        met[p[:, None], q] += sign
+        met[q, p[:, None]] += sign
+    who = people[j]
+    plan.empty[who] += moved[j]
+    plan.totals[who] += change[j, :, 1]
+    plan.plain_totals[who] += change[j, :, 2]
+    total = room[j].sum(axis=0)
+    plan.total += float(total[1])
+    plan.plain_total += float(total[2])
+    plan.pairs_empty += round(float(total[0]))
+    plan.beyond += int(more[j].sum())

@@ -83,6 +83,14 @@ class SolverOptions:
     # Plans of tables: the search that shares out meetings with nothing in common weighs
     # at most about this many swaps (see plan._share_out_empty).
     table_plan_work: int = 100_000
+    # If someone is still beyond this many meetings with nothing in common beyond forced
+    # after that search, an annealing over the same swaps may spend common ground down to
+    # the bound set against the greedy approach (see plan._greedy_limits): at most
+    # `table_anneal_chains` chains of `table_anneal_work` swaps weighed each, until one
+    # brings everyone within it.
+    table_empty_target: int = 2
+    table_anneal_work: int = 4_000_000
+    table_anneal_chains: int = 4
     # Rooms up to this size also try `table_restarts` random starting splits.
     restart_limit: int = 300
     table_restarts: int = 8
