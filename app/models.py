@@ -248,6 +248,9 @@ class SeriesMember(Base):
     first_event_id: Mapped[str] = mapped_column(String(16))
     consented_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+    # Their share (0..1) of their best possible common ground at the last event of the
+    # series they took part in (None: none yet): the matcher favours a weak evening next.
+    last_share: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class SeriesMeeting(Base):

@@ -16,6 +16,7 @@ Counts = npt.NDArray[np.int64]
 Index = npt.NDArray[np.int64]
 BoolMatrix = npt.NDArray[np.bool_]
 BoolVector = npt.NDArray[np.bool_]
+FloatVector = npt.NDArray[np.float64]
 
 # A pair "with nothing in common" has at most this many points.
 NOTHING = 1e-9
@@ -75,6 +76,15 @@ def summarise(
     )
 
 
+def shares(totals: FloatMatrix, best: FloatMatrix) -> FloatMatrix:
+    """Each person's share of their best possible (at most 1; NaN for those with none)."""
+    has = best > 0
+    result: FloatMatrix = np.full(len(best), np.nan)
+    np.divide(totals, best, out=result, where=has)
+    np.minimum(result, 1.0, out=result, where=has)
+    return result
+
+
 # --------------------------------------------------------------------------- weights
 
 
@@ -132,12 +142,23 @@ def standing(
 
 
 def fair_value(
-    points: FloatMatrix, standing: Standing, best_of: int, *, fairness: float, curve: float
+    points: FloatMatrix,
+    standing: Standing,
+    best_of: int,
+    *,
+    fairness: float,
+    curve: float,
+    carried: FloatVector | None = None,
+    carry: float = 1.0,
 ) -> FloatMatrix:
     """What a pair is worth beyond its points: for each of the two, the rise in
     1 - exp(-curve x their share of their best possible), scaled so that going from nothing
     to all of it is worth 1 (more to whoever is further behind), at `fairness` times the
-    room's typical points per meeting."""
+    room's typical points per meeting.
+
+    `carried` (in the standing's order) is each person's luck at an earlier event of a
+    series, their share of their best possible there (1 for everyone else): their rise
+    counts 1 + carry x (1 - luck) times, so whoever had a weak evening comes first."""
     best = standing.best
     has = best > 0
     if not has.any():
@@ -146,6 +167,8 @@ def fair_value(
     inverse = np.divide(1.0, best, out=np.zeros_like(best), where=has)
     # Each one's rise is (left now) x (1 - exp(-curve x points / best)).
     left = np.exp(-curve * standing.totals * inverse) * has
+    if carried is not None:
+        left *= 1.0 + carry * (1.0 - np.clip(carried, 0.0, 1.0))
     scale = fairness * typical / -np.expm1(-curve)
     rows = _rise(points, -curve * inverse[:, None])
     rows *= (scale * left)[:, None]

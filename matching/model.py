@@ -144,6 +144,9 @@ class History:
     totals: dict[str, float] = field(default_factory=dict)
     # Times each attendee was the odd one out: in the trio, or sitting out.
     odd_turns: dict[str, int] = field(default_factory=dict)
+    # People back from an earlier event of a series: their share (0..1) of their best
+    # possible common ground there. Fair rounds favour those who had a weak evening.
+    luck: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_rules(cls, rules: Rules) -> History:

@@ -593,7 +593,10 @@ def _score(context: _Context, plan: Sequence[_Placed]) -> _Score:
 
 def _copy(history: History) -> History:
     return History(
-        met=dict(history.met), totals=dict(history.totals), odd_turns=dict(history.odd_turns)
+        met=dict(history.met),
+        totals=dict(history.totals),
+        odd_turns=dict(history.odd_turns),
+        luck=dict(history.luck),
     )
 
 

@@ -20,6 +20,9 @@ from matching.fairness import (
     take_soft_empty_costs,
 )
 from matching.fairness import (
+    shares as fairness_shares,
+)
+from matching.fairness import (
     standing as standing_of,
 )
 from matching.model import Fairness, Group, History, Pair, Round, Rules, pair
@@ -61,6 +64,12 @@ class SolverOptions:
     # of their best possible, on a concave scale whose steepness is `curve`.
     fairness: float = 3.0
     curve: float = 3.0
+    # Someone back from an earlier event of a series (`History.luck`) who had only `luck` of
+    # their best possible there weighs 1 + carry x (1 - luck) times as much: a weak evening
+    # last time is made up for first this time. At 1, someone who found nothing then counts
+    # double; 0 ignores the luck. It scales only the fairness value: the rules, tiers above
+    # common ground, still come first.
+    carry: float = 1.0
     # Plans of up to `lookahead_rounds` rounds for rooms up to `lookahead_limit` people are
     # improved by drawing rounds again knowing all the others, at most `lookahead_passes`
     # passes over the rounds at a time (see plan._look_ahead).
@@ -366,8 +375,18 @@ def _graph(
     over = np.zeros(r, dtype=np.int64)
     if fair and standing is not None:
         if needs is None:
+            carried = None
+            if history.luck:
+                # In the graph's order: rows and columns are all of `ids` here.
+                carried = np.array([history.luck.get(i, 1.0) for i in ids], dtype=np.float64)
             value += fair_value(
-                points, standing, best_of, fairness=options.fairness, curve=options.curve
+                points,
+                standing,
+                best_of,
+                fairness=options.fairness,
+                curve=options.curve,
+                carried=carried,
+                carry=options.carry,
             )
         else:
             take_soft_empty_costs(
@@ -669,6 +688,36 @@ def round_fairness(
     position = {person: i for i, person in enumerate(ids)}
     groups = [[position[m] for m in g.members] for g in round_.groups]
     return _fairness_after(graph, groups)
+
+
+def shares(
+    scorer: Scorer, groups: Iterable[Sequence[str]], *, rounds: Mapping[str, int]
+) -> dict[str, float]:
+    """Each person's share of their best possible once these groups have met, as the
+    organiser's preview counts it (see Fairness): their common ground with their table-mates
+    against their best partners, one per round (group size less one at tables) for the
+    `rounds` they took part in. Everyone of the scorer's room counts as a possible partner;
+    people with no common ground to find are left out."""
+    ids = list(scorer.ids)
+    rules = scorer.room.rules
+    position = {person: i for i, person in enumerate(ids)}
+    history = History.from_rules(rules)
+    points = _graph(scorer, ids, history, rules, fair=False).points
+    totals = np.zeros(len(ids), dtype=np.float64)
+    for group in groups:
+        members = [position[m] for m in group if m in position]
+        totals[members] += points[np.ix_(members, members)].sum(axis=1)
+    counts = np.array([rounds.get(i, 0) * (rules.group_size - 1) for i in ids], dtype=np.int64)
+    best = np.zeros(len(ids), dtype=np.float64)
+    # Usually one count for everyone; one more for each late arrival's or early leaver's.
+    for count in np.unique(counts[counts > 0]):
+        graph = _graph(scorer, ids, history, rules, fair=False, points=points, best_of=int(count))
+        if graph.standing is None:
+            raise MatchingError("a whole room's graph has a standing")
+        rows = counts == count
+        best[rows] = graph.standing.best[rows]
+    result = fairness_shares(totals, best)
+    return {ids[i]: float(result[i]) for i in np.flatnonzero(best > 0)}
 
 
 def table_name(rules: Rules, number: int) -> str:
@@ -1069,6 +1118,7 @@ def repair(
             met={**history.met, already_know: history.met.get(already_know, 0) + 1},
             totals=history.totals,
             odd_turns=history.odd_turns,
+            luck=history.luck,
         )
     # Only the stranded rows are needed: a few sparse products, even in a large room.
     k = len(stranded)

@@ -27,7 +27,8 @@ BY_ORGANISER = " [ticked by the organiser on the attendee's behalf]"
 # "listed".
 REMEMBER_TEXT = (
     "Remember me for the next mixers of this series: keep my name, organisation and answers, "
-    "and whom I met, so that next time my answers are filled in for me and I meet new faces. "
+    "whom I met and how much of my best possible common ground I found, so that next time my "
+    "answers are filled in for me, I meet new faces, and a quiet evening is made up for. "
     "Until I untick it or delete my data."
 )
 LISTED_TEXT = (

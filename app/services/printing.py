@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app import models
 from app.errors import Conflict, NotFound
+from app.services import series as series_service
 from app.services.events import mark_changed
 from app.services.rounds import all_rounds, history_for, known_pairs, room_for
 from app.services.views import GONE
@@ -45,12 +46,13 @@ def fix_plan(*, session: Session, event: models.Event) -> list[dict[str, Any]]:
         raise Conflict(
             f"at least 2 people must be here or registered to plan rounds ({len(people)} are)"
         )
-    known = known_pairs(session, event)
+    memory = series_service.memory_for(session, event)
+    known = known_pairs(session, event, memory)
     plan = plan_rounds(
         room_for(event, people, known),
         rounds=event.rounds - first + 1,
         seed=event.seed,
-        history=history_for(held, known),
+        history=history_for(held, known, memory.luck),
         first=first,
     )
     event.printed_plan = [

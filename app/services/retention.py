@@ -66,8 +66,10 @@ def purge(*, session: Session, event: models.Event, now: datetime) -> int:
     if event.purged_at is not None:
         raise Conflict("this event's personal data has already been deleted")
     figures = event_stats(snapshot.load(session, event.id))
-    # The series remembers who met whom among its members after the attendees go.
+    # The series remembers who met whom among its members, and how each one fared, after
+    # the attendees go.
     series.record_meetings(session=session, event=event)
+    series.record_luck(session=session, event=event)
     people = select(models.Attendee.id).where(models.Attendee.event_id == event.id)
     removed = session.scalar(select(func.count()).select_from(people.subquery())) or 0
     session.execute(delete(models.Consent).where(models.Consent.attendee_id.in_(people)))

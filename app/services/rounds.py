@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -97,9 +97,12 @@ def known_pairs(
     return [pair(a, b) for a, b in rows] + memory.known
 
 
-def history_for(rounds: Iterable[models.Round], known: Iterable[Pair]) -> History:
-    """What earlier rounds left: who met whom, each person's common ground, odd turns."""
-    history = History(met=dict.fromkeys(known, 1))
+def history_for(
+    rounds: Iterable[models.Round], known: Iterable[Pair], luck: Mapping[str, float] | None = None
+) -> History:
+    """What earlier rounds left: who met whom, each person's common ground, odd turns; and
+    (in a series) returning people's `luck` at their last event, which fair rounds favour."""
+    history = History(met=dict.fromkeys(known, 1), luck=dict(luck or {}))
     for round_ in rounds:
         for group in round_.groups:
             members = list(group.members)
@@ -172,7 +175,7 @@ def draw(session: Session, event: models.Event, *, index: int) -> Draw:
     known = known_pairs(session, event, memory)
     room = room_for(event, present, known)
     held = all_rounds(session, event)
-    history = history_for(held, known)
+    history = history_for(held, known, memory.luck)
     ids = [a.id for a in present]
     planned = _planned_groups(event, index)
     if planned is None:
@@ -434,6 +437,9 @@ def clock_action(
         _end(event, round_, at=round_.paused_at or now, now=now)
     mark_changed(session, event)
     session.flush()
+    if action == "end_round" and event.finished_at is not None:
+        # The last round ended: the event with it.
+        series_service.record_luck(session=session, event=event)
     return round_
 
 
@@ -455,6 +461,7 @@ def finish(*, session: Session, event: models.Event, now: datetime) -> None:
     event.finished_at = now
     mark_changed(session, event)
     session.flush()
+    series_service.record_luck(session=session, event=event)
 
 
 def advance_if_due(*, session: Session, event: models.Event, now: datetime) -> bool:
@@ -467,6 +474,8 @@ def advance_if_due(*, session: Session, event: models.Event, now: datetime) -> b
     _end(event, round_, at=round_.ends_at, now=now)
     mark_changed(session, event)
     session.flush()
+    if event.finished_at is not None:
+        series_service.record_luck(session=session, event=event)
     if event.auto_advance and event.finished_at is None:
         # Too few people present: the round stays ended and the organiser starts the next.
         with contextlib.suppress(Conflict), session.begin_nested():

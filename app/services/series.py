@@ -10,8 +10,10 @@ the series) deletes all of it.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import combinations
@@ -35,6 +37,8 @@ from app.security import new_id, new_token, series_token_for, token_hash
 from app.services import consent
 from app.services import events as event_service
 from matching.model import Pair, pair
+from matching.scoring import Scorer
+from matching.solve import shares
 
 SERIES_COOKIE_PREFIX = "cg_series_"
 # A series meets monthly or so: its memory outlives the events' own retention by default.
@@ -461,6 +465,61 @@ def record_meetings(*, session: Session, event: models.Event) -> None:
     session.flush()
 
 
+def record_luck(*, session: Session, event: models.Event) -> None:
+    """Keep each member's share of their best possible at this event, as the matcher counts
+    it (their common ground with their table-mates against their best partners, one per
+    round they took part in), for the fairness of the series' next event. Called when the
+    event ends and again before its personal data goes; a member already at a later event
+    of the series keeps the luck that one leaves."""
+    if event.series_id is None:
+        return
+    # Imported here: rounds imports this module to read the memory.
+    from app.services import rounds as round_service
+
+    taking_part: Counter[str] = Counter()
+    groups: list[list[str]] = []
+    for round_ in round_service.all_rounds(session, event):
+        for group in round_.groups:
+            members = [str(m) for m in group.members]
+            groups.append(members)
+            taking_part.update(members)
+        taking_part.update(str(m) for m in round_.sitting_out)
+    if not taking_part:
+        return
+    attendees = list(
+        session.scalars(
+            select(models.Attendee)
+            .where(
+                models.Attendee.event_id == event.id,
+                models.Attendee.id.in_(set(taking_part)),
+            )
+            .order_by(models.Attendee.joined_at, models.Attendee.id)
+        )
+    )
+    member_of = {a.id: a.series_member_id for a in attendees if a.series_member_id is not None}
+    later = set(
+        session.scalars(
+            select(models.Attendee.series_member_id)
+            .join(models.Event, models.Event.id == models.Attendee.event_id)
+            .where(
+                models.Event.series_id == event.series_id,
+                models.Event.series_position > (event.series_position or 0),
+                models.Attendee.series_member_id.in_(set(member_of.values())),
+            )
+        )
+    )
+    member_of = {a: m for a, m in member_of.items() if m not in later}
+    if not member_of:
+        return
+    room = round_service.room_for(event, attendees, round_service.known_pairs(session, event))
+    found = shares(Scorer(room), groups, rounds=taking_part)
+    for attendee_id, member_id in member_of.items():
+        member = session.get(models.SeriesMember, member_id)
+        if member is not None and attendee_id in found:
+            member.last_share = round(found[attendee_id], 3)
+    session.flush()
+
+
 def _earlier_events(session: Session, event: models.Event) -> list[models.Event]:
     if event.series_id is None or event.series_position is None:
         return []
@@ -487,6 +546,9 @@ class Memory:
     returning: frozenset[str]
     # Every pair of attendees here who met at an earlier event (whatever the setting).
     earlier: frozenset[Pair]
+    # Returning attendees' share of their best possible at their last event of the series
+    # (see record_luck): the matcher's fairness carries it over.
+    luck: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
 NO_MEMORY = Memory(known=[], soft=frozenset(), returning=frozenset(), earlier=frozenset())
@@ -511,18 +573,26 @@ def memory_for(session: Session, event: models.Event) -> Memory:
     }
     if not here:
         return NO_MEMORY
-    firsts: dict[str, str] = dict(
-        session.execute(
-            select(models.SeriesMember.id, models.SeriesMember.first_event_id).where(
-                models.SeriesMember.id.in_(set(here.values()))
-            )
-        ).all()
-    )
+    firsts: dict[str, str] = {}
+    last_shares: dict[str, float] = {}
+    for member_id, first_event_id, last_share in session.execute(
+        select(
+            models.SeriesMember.id,
+            models.SeriesMember.first_event_id,
+            models.SeriesMember.last_share,
+        ).where(models.SeriesMember.id.in_(set(here.values())))
+    ):
+        firsts[member_id] = first_event_id
+        if last_share is not None:
+            last_shares[member_id] = float(last_share)
     returning = frozenset(a for a, m in here.items() if firsts.get(m, event.id) != event.id)
+    luck = {a: last_shares[here[a]] for a in returning if here[a] in last_shares}
     earlier = _earlier_events(session, event)
     met = member_meetings(session, series.id, [e.id for e in earlier])
     if not met:
-        return Memory(known=[], soft=frozenset(), returning=returning, earlier=frozenset())
+        return Memory(
+            known=[], soft=frozenset(), returning=returning, earlier=frozenset(), luck=luck
+        )
     recent = {e.id for e in earlier[-series.recent_events :]}
     attendee_of = {m: a for a, m in here.items()}
     everything: set[Pair] = set()
@@ -542,6 +612,7 @@ def memory_for(session: Session, event: models.Event) -> Memory:
         soft=soft,
         returning=returning,
         earlier=frozenset(everything),
+        luck=luck,
     )
 
 

@@ -120,3 +120,46 @@ def test_series_tokens_from_before_derived_links_keep_working_after_the_links_mi
         assert stored == token_hash(old_token)
     finally:
         engine.dispose()
+
+
+def test_members_from_before_have_no_luck_to_carry_after_the_luck_migration(
+    database_url: str,
+) -> None:
+    """0005 (series luck) on a database holding a member: they stay, with no share yet;
+    downgrading drops the share and keeps the member."""
+    engine = create_engine(database_url)
+    config = alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0004")
+            connection.execute(
+                text(
+                    "INSERT INTO series (id, name, memory, recent_events, created_at,"
+                    " link_secret) VALUES ('s1', 'Monthly', 'never', 1, '2026-11-01 10:00:00',"
+                    " 'secret')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO series_members (id, series_id, token_hash, name, organisation,"
+                    " answers, first_event_id, consented_at, last_seen_at) VALUES ('m1', 's1',"
+                    " 'hash', 'Ada', '', '{}', 'e1', '2026-11-01 10:00:00',"
+                    " '2026-11-01 10:00:00')"
+                )
+            )
+        upgrade(engine)
+        with Session(engine) as session:
+            member = session.get_one(models.SeriesMember, "m1")
+            assert member.last_share is None
+            member.last_share = 0.25
+            session.commit()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0004")
+        with engine.connect() as connection:
+            row = connection.execute(text("SELECT * FROM series_members")).mappings().one()
+        assert row["name"] == "Ada"
+        assert "last_share" not in row
+    finally:
+        engine.dispose()

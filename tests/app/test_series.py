@@ -613,3 +613,77 @@ def test_my_page_says_whether_the_series_remembers_me(client: TestClient) -> Non
     assert (profile["remembered"], profile["listed"]) == (True, True)
     client.patch("/api/v1/me", headers=auth, json={"remember": False})
     assert client.get("/api/v1/me", headers=auth).json()["attendee"]["remembered"] is False
+
+
+# a and b both share most with c (a more); d shares one thing with each of them.
+_COMPETING = {
+    "Ada": ["jazz", "chess", "go", "poker", "bridge", "ai"],
+    "Bob": ["tennis", "golf", "polo", "judo", "bio"],
+    "Cy": ["jazz", "chess", "go", "poker", "bridge", "tennis", "golf", "polo", "judo"],
+    "Di": ["ai", "bio"],
+}
+
+
+def _last_shares(client: TestClient) -> dict[str, float | None]:
+    with client.app.state.db.reading() as session:  # type: ignore[attr-defined]
+        members = session.query(models.SeriesMember).all()
+        return {m.name: m.last_share for m in members}
+
+
+def test_a_weak_evening_is_made_up_for_at_the_next_event(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    first = create_event(client, series=True, rounds=1)
+    tokens = {
+        name: _join(client, first, name, remember=True, answers={"hobbies": _COMPETING[name]})[
+            "series_token"
+        ]
+        for name in ("Ada", "Bob")
+    }
+    for name in ("Cy", "Di"):
+        join(client, first, name, answers={"hobbies": _COMPETING[name]})
+    start_round(client, first, 1)
+    assert _last_shares(client) == {"Ada": None, "Bob": None}
+    # The points decide: Ada meets Cy, Bob meets Di (one thing of the four he shares with Cy).
+    ended = client.post(
+        f"/api/v1/events/{first.id}/clock", headers=first.auth, json={"action": "end_round"}
+    )
+    assert ended.status_code == 200, ended.text
+    shares = _last_shares(client)
+    assert shares["Ada"] == 1.0
+    assert shares["Bob"] == pytest.approx(0.25, abs=0.01)
+
+    second = _next(client, first)
+    names: dict[str, str] = {}
+    for name, token in tokens.items():
+        body = _join(
+            client, second, name, series_token=token, answers={"hobbies": _COMPETING[name]}
+        )
+        names[body["attendee_id"]] = name
+    for name in ("Cy", "Di"):
+        names[join(client, second, name, answers={"hobbies": _COMPETING[name]}).id] = name
+    with client.app.state.db.reading() as session:  # type: ignore[attr-defined]
+        memory = series_service.memory_for(session, session.get_one(models.Event, second.id))
+    assert {names[a]: luck for a, luck in memory.luck.items()} == shares
+    # The event's data goes: the luck stays (Bob is at the next event: his stays his).
+    assert client.post(f"/api/v1/events/{first.id}/purge", headers=first.auth).status_code == 200
+    assert _last_shares(client) == shares
+    # This time Bob, whose evening was weak, meets Cy.
+    met = _pairs(start_round(client, second, 1), names)
+    assert frozenset(("Bob", "Cy")) in met
+
+
+def test_finishing_an_event_early_records_how_its_members_fared(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    first = create_event(client, series=True, rounds=3)
+    for name in ("Ada", "Bob"):
+        _join(client, first, name, remember=True, answers={"hobbies": _COMPETING[name]})
+    for name in ("Cy", "Di"):
+        join(client, first, name, answers={"hobbies": _COMPETING[name]})
+    start_round(client, first, 1)
+    assert client.post(f"/api/v1/events/{first.id}/finish", headers=first.auth).status_code == 200
+    # Counted over the one round held, not the three planned.
+    shares = _last_shares(client)
+    assert shares["Ada"] == 1.0
+    assert shares["Bob"] == pytest.approx(0.25, abs=0.01)

@@ -26,6 +26,7 @@ from matching.solve import (
     max_weight_factor,
     room_best,
     round_fairness,
+    shares,
     solve_round,
 )
 from matching.synthetic import synthetic_room
@@ -457,3 +458,49 @@ def test_planned_tables_report_the_figures_of_the_whole_event(size: int) -> None
             np.fill_diagonal(block, 0.0)
             gains.update({m: float(row.sum()) for m, row in zip(group.members, block, strict=True)})
         history.record(planned, gains=gains, odd_ones=())
+
+
+def _competing_for_c() -> tuple[Scorer, list[str]]:
+    """a and b both share most with c (a a little more); d shares a little with each."""
+    people = [
+        person("a", hobbies=["jazz", "chess", "go", "poker", "bridge"], topics=["ai"]),
+        person("b", hobbies=["tennis", "golf", "polo", "judo"], topics=["bio"]),
+        person(
+            "c",
+            hobbies=["jazz", "chess", "go", "poker", "bridge", "tennis", "golf", "polo", "judo"],
+        ),
+        person("d", topics=["ai", "bio"]),
+    ]
+    return Scorer(room(*people)), [p.id for p in people]
+
+
+def _partner_of_c(history: History, options: SolverOptions = SolverOptions()) -> set[str]:
+    scorer, ids = _competing_for_c()
+    partners = set()
+    for seed in range(4):
+        outcome = solve_round(
+            scorer, present=ids, history=history, index=1, seed=seed, options=options
+        )
+        (with_c,) = [g.members for g in outcome.round.groups if "c" in g.members]
+        partners.update(set(with_c) - {"c"})
+    return partners
+
+
+def test_someone_with_a_weak_evening_last_time_gets_the_partner_both_want() -> None:
+    luck = {"a": 1.0, "b": 0.1}
+    # Without luck (or with it ignored) the points decide: a shares more with c.
+    assert _partner_of_c(History()) == {"a"}
+    assert _partner_of_c(History(luck=luck), SolverOptions(carry=0.0)) == {"a"}
+    assert _partner_of_c(History(luck=luck)) == {"b"}
+
+
+def test_shares_are_each_ones_common_ground_against_their_best_possible() -> None:
+    scorer, ids = _competing_for_c()
+    found = shares(scorer, [("a", "c"), ("b", "d")], rounds=dict.fromkeys(ids, 1))
+    assert found["a"] == found["c"] == found["d"] == 1.0
+    # b met d (one thing in common) rather than c (four).
+    assert found["b"] == pytest.approx(0.25)
+    # Over two rounds b's best possible is c and d; meeting only c is 4 things of 5.
+    twice = shares(scorer, [("b", "c")], rounds={"b": 2, "c": 1})
+    assert twice["b"] == pytest.approx(0.8)
+    assert "a" not in twice  # no rounds taken part in: nothing to find
