@@ -20,11 +20,12 @@ run: $(STAMP)
 	$(BIN)/commonground demo
 
 # The tests wait on servers, browsers and subprocesses more than they compute: four
-# workers halve the suite's time even on two cores (TEST_WORKERS=0 runs them in one process).
+# workers halve the suite's time even on two cores (TEST_WORKERS=0 runs them in one process);
+# work stealing keeps a worker from idling behind a long browser test.
 TEST_WORKERS ?= 4
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

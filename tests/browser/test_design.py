@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
 from tests.app.live import Server
@@ -428,43 +429,48 @@ def test_home_groups_the_form_and_says_what_to_do_next(browser: Any, server: Ser
     )
 
 
-def test_every_page_at_phone_laptop_and_wall_sizes(browser: Any, server: Server) -> None:
+@pytest.mark.parametrize("size_name", list(SIZES))
+def test_every_page_before_the_first_round(browser: Any, server: Server, size_name: str) -> None:
     event = _event(server, changeover_seconds=120)
     people = _room(server, event, 40)
-    join = f"{server.url}/join/{event['join_code']}"
-    for size_name, size in SIZES.items():
-        context = browser.new_context(viewport=size, bypass_csp=True)
-        page = context.new_page()
-        page.goto(server.url + "/")
-        _check(page, f"page-home-{size_name}")
-        page.fill("#name", "Harbour Lights mixer")
-        page.click("text=Create the mixer")
-        _check(page, f"page-created-{size_name}")
-        page.goto(join)
-        _check(page, f"page-join-{size_name}")
-        page.goto(event["links"]["organiser"])
-        expect(page.locator("#roster tr")).to_have_count(40)
-        expect(page.locator("#preview-body")).to_contain_text("Round", timeout=5000)
-        _check(page, f"page-console-waiting-{size_name}")
-        page.goto(people[0]["links"]["me"])
-        expect(page.locator("#status")).to_contain_text("You're in")
-        _check(page, f"page-me-waiting-{size_name}")
-        page.goto(event["links"]["projector"])
-        expect(page.locator("#round-label")).to_contain_text("40 people joined")
-        _check(page, f"page-projector-waiting-{size_name}")
-        context.close()
+    context = browser.new_context(viewport=SIZES[size_name], bypass_csp=True)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    _check(page, f"page-home-{size_name}")
+    page.fill("#name", "Harbour Lights mixer")
+    page.click("text=Create the mixer")
+    _check(page, f"page-created-{size_name}")
+    page.goto(f"{server.url}/join/{event['join_code']}")
+    _check(page, f"page-join-{size_name}")
+    page.goto(event["links"]["organiser"])
+    expect(page.locator("#roster tr")).to_have_count(40)
+    expect(page.locator("#preview-body")).to_contain_text("Round", timeout=5000)
+    _check(page, f"page-console-waiting-{size_name}")
+    page.goto(people[0]["links"]["me"])
+    expect(page.locator("#status")).to_contain_text("You're in")
+    _check(page, f"page-me-waiting-{size_name}")
+    page.goto(event["links"]["projector"])
+    expect(page.locator("#round-label")).to_contain_text("40 people joined")
+    _check(page, f"page-projector-waiting-{size_name}")
+    context.close()
+
+
+@pytest.mark.parametrize("size_name", [*SIZES, "720p", "4k"])
+def test_every_page_during_round_one(browser: Any, server: Server, size_name: str) -> None:
+    event = _event(server, changeover_seconds=120)
+    people = _room(server, event, 40)
     _organiser(server, event, "rounds", {"expected_index": 1})
-    for size_name, size in {**SIZES, "720p": SMALL_WALL, "4k": BIG_WALL}.items():
-        context = browser.new_context(viewport=size, bypass_csp=True)
-        page = context.new_page()
-        page.goto(event["links"]["projector"])
-        expect(page.locator("#rows p").first).to_be_visible()
-        _check(page, f"page-projector-round-{size_name}")
-        if size_name in SIZES:
-            page.goto(event["links"]["organiser"])
-            expect(page.locator("#clock")).to_contain_text("Round 1 · changeover")
-            _check(page, f"page-console-round-{size_name}")
-            page.goto(people[0]["links"]["me"])
-            expect(page.locator("#card")).to_contain_text("Table")
-            _check(page, f"page-me-round-{size_name}")
-        context.close()
+    size = {**SIZES, "720p": SMALL_WALL, "4k": BIG_WALL}[size_name]
+    context = browser.new_context(viewport=size, bypass_csp=True)
+    page = context.new_page()
+    page.goto(event["links"]["projector"])
+    expect(page.locator("#rows p").first).to_be_visible()
+    _check(page, f"page-projector-round-{size_name}")
+    if size_name in SIZES:
+        page.goto(event["links"]["organiser"])
+        expect(page.locator("#clock")).to_contain_text("Round 1 · changeover")
+        _check(page, f"page-console-round-{size_name}")
+        page.goto(people[0]["links"]["me"])
+        expect(page.locator("#card")).to_contain_text("Table")
+        _check(page, f"page-me-round-{size_name}")
+    context.close()
