@@ -387,7 +387,7 @@ def _series(series_id: str | None, *, fmt: str, out: str | None) -> None:
                     _fail("--format links needs COMMONGROUND_PUBLIC_URL (the links' address)")
                 data = exports.series_links_csv(session, series, public_url=settings.public_url)
             else:
-                found_net = network.collect(session, series_service.events_of(session, series))
+                found_net = network.collect_series(session, series)
                 write = network.graphml if fmt == "graphml" else network.gexf
                 data = write(found_net, title=series.name)
     _write(data, out)

@@ -876,7 +876,7 @@ def export_series_network(
 ) -> Response:
     """The series' network (`graphml` or `gexf`): a remembered person is one node across
     its events, anyone else one per event."""
-    net = network.collect(session, series_service.events_of(session, series))
+    net = network.collect_series(session, series)
     return _network_file(net, title=series.name, fmt=fmt, filename=f"network-series-{series.id}")
 
 
@@ -906,7 +906,7 @@ def export_series_links_csv(
 )
 def series_network_picture(series: SeriesGuard, session: ReadSession) -> Response:
     """A small picture of the series' network, drawn on the server."""
-    net = network.collect(session, series_service.events_of(session, series))
+    net = network.collect_series(session, series)
     return Response(
         network.svg(net), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
     )

@@ -449,7 +449,7 @@ def series_page(
             session, series_id[:16], request.cookies.get(ORGANISER_COOKIE)
         )
     read = series_service.series_read(session, series)
-    net = network_service.collect(session, series_service.events_of(session, series))
+    net = network_service.collect_series(session, series)
     return render(
         request,
         "series.html",

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app import models
 from app.schemas import NetworkFigures
+from app.services import series as series_service
 from app.services.exports import safe_cell
 from app.services.rounds import all_rounds, reasons_from_json
 from app.services.stats import pair_reasons
@@ -61,6 +62,11 @@ def _key(attendee: models.Attendee) -> Key:
     if attendee.series_member_id is not None:
         return "m:" + attendee.series_member_id
     return "a:" + attendee.id
+
+
+def collect_series(session: Session, series: models.Series) -> Network:
+    """The network of every event of a series (a remembered person is one node across them)."""
+    return collect(session, series_service.events_of(session, series))
 
 
 def collect(session: Session, events: Sequence[models.Event]) -> Network:
