@@ -72,8 +72,12 @@ def secure_cookies(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-async def client_address(request: Request) -> str:
+def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+async def client_address(request: Request) -> str:
+    return client_of(request)
 
 
 DatabaseDep = Annotated[Database, Depends(get_db)]
@@ -134,24 +138,34 @@ def _from_cookie(request: Request, name: str) -> str | None:
     return token
 
 
+def token_of(request: Request, cookie: str) -> str | None:
+    """A caller's token: `Authorization: Bearer <token>` (read as FastAPI's HTTPBearer reads
+    it), or else the page's cookie `cookie`. The one reader of tokens: the dependencies
+    below use it, and so does `GET /me`, which takes no dependencies (the hot path)."""
+    scheme, _, credentials = (request.headers.get("authorization") or "").partition(" ")
+    credentials = credentials.strip()
+    if credentials and scheme.lower() == "bearer":
+        return credentials
+    return _from_cookie(request, cookie)
+
+
+# The `_bearer` parameters below only declare the scheme in the OpenAPI document.
+
+
 async def bearer_token(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
     """The attendee's token: `Authorization: Bearer`, or the page's cookie."""
-    if credentials is not None:
-        return credentials.credentials
-    return _from_cookie(request, ATTENDEE_COOKIE)
+    return token_of(request, ATTENDEE_COOKIE)
 
 
 async def organiser_token(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
     """The organiser's token: `Authorization: Bearer`, or the console's cookie."""
-    if credentials is not None:
-        return credentials.credentials
-    return _from_cookie(request, ORGANISER_COOKIE)
+    return token_of(request, ORGANISER_COOKIE)
 
 
 TokenDep = Annotated[str | None, Depends(bearer_token)]

@@ -85,6 +85,31 @@ def test_attendee_routes_need_an_attendee_token(
     assert client.request(method, path, json=body, headers=first.auth).status_code == 401
 
 
+def test_every_attendee_route_reads_the_token_the_same_way(client: TestClient) -> None:
+    """GET /me reads its token without FastAPI's dependencies (the hot path); the other
+    routes through them: one reader, the same answer for every way of sending a token."""
+    _first, _, a, _ = _setup(client)
+    ways: list[tuple[dict[str, str], dict[str, str], int]] = [
+        ({"Authorization": f"Bearer {a.token}"}, {}, 200),
+        ({"Authorization": f"bearer   {a.token}  "}, {}, 200),
+        ({"Authorization": f"Basic {a.token}"}, {}, 401),
+        ({"Authorization": "Bearer"}, {}, 401),
+        ({"Authorization": "Bearer "}, {"cg_token": a.token}, 200),
+        ({"Authorization": f"Token {a.token}"}, {"cg_token": a.token}, 200),
+        ({}, {"cg_token": a.token}, 200),
+        ({}, {"cg_token": "forged"}, 401),
+    ]
+    for headers, cookies, expected in ways:
+        client.cookies.clear()
+        client.cookies.update(cookies)
+        for path, whose in (("/api/v1/me", "attendee"), ("/api/v1/me/export.json", "profile")):
+            got = client.get(path, headers=headers)
+            assert got.status_code == expected, (path, headers, cookies, got.text)
+            if expected == 200:
+                assert got.json()[whose]["id"] == a.id
+    client.cookies.clear()
+
+
 def test_attendee_sees_only_themselves_and_their_partners(client: TestClient) -> None:
     _first, _, a, b = _setup(client)
     me = client.get("/api/v1/me", headers=a.auth).json()
