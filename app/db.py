@@ -44,6 +44,19 @@ class Database:
 T = TypeVar("T")
 
 
+def transaction_memo(session: Session) -> dict[Any, Any]:
+    """A dictionary that lives as long as the session's current outermost transaction: what
+    holds until it ends (an event it has locked, a version it has already raised). A new
+    transaction of the same session starts with an empty one."""
+    transaction = session.get_transaction()
+    held = session.info.get("transaction_memo")
+    if held is None or held[0] is not transaction:
+        held = (transaction, {})
+        session.info["transaction_memo"] = held
+    memo: dict[Any, Any] = held[1]
+    return memo
+
+
 class WriteBatches:
     """Short writes that arrive together under one key (a join code) share one transaction:
     a room joining at once takes the write lock, begins, commits and wakes the event's

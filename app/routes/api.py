@@ -465,10 +465,10 @@ async def join(
         # In one short write transaction with the joins to this code that arrived with it
         # (app.db.WriteBatches), in a savepoint of its own: the body was checked before
         # it, the token made; SQLite's single writer lock is held for the inserts alone.
+        # Under the event's lock (taken by the batch's first join, held to its commit): a
+        # join never lands in an event being finished or purged.
         with FailureGuard(limits, client, checked=True):
-            found = event_service.event_by_join_code(session, code)
-        # Under the event's lock: a join never lands in an event being finished or purged.
-        event = event_service.get_event(session, found.id, lock=True)
+            event = event_service.event_by_join_code(session, code, lock=True)
         attendee, _ = attendee_service.join(
             session=session, event=event, data=data, now=clock.now(), token=token
         )

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import models
+from app.db import transaction_memo
 from app.errors import Conflict, Forbidden, NotFound, Unauthorised
 from app.schemas import EventCreate, EventUpdate, QuestionSpec
 from app.security import new_id, new_join_code, new_token, projector_key_for, token_hash
@@ -20,8 +21,16 @@ EventStatus = Literal["waiting", "running", "finished"]
 
 
 def mark_changed(session: Session, event: models.Event) -> None:
-    """Record that an event changed: its version goes up and, after commit, streams wake."""
-    event.version = (event.version or 0) + 1
+    """Record that an event changed: its version goes up and, after commit, streams wake.
+
+    The version goes up once per transaction, however many changes it makes (a batch of
+    200 joins: one UPDATE, not 200): a commit's changes become visible together, and the
+    version only tells a reader that what it holds is older. Once *still in effect*: a
+    savepoint rolled back with the raise undoes it (the event is reloaded), and the next
+    change raises it again."""
+    before = transaction_memo(session).setdefault(("version", event.id), event.version or 0)
+    if (event.version or 0) <= before:
+        event.version = before + 1
     session.info.setdefault("changed_events", set()).add(event.id)
 
 
@@ -117,10 +126,21 @@ def projector_event(session: Session, event_id: str, key: str | None) -> models.
     return event
 
 
-def event_by_join_code(session: Session, code: str) -> models.Event:
-    event = session.scalar(select(models.Event).where(models.Event.join_code == code))
+def event_by_join_code(session: Session, code: str, *, lock: bool = False) -> models.Event:
+    """The event of a join code; with `lock`, locked as `get_event` locks it, once per
+    transaction (the joins of one batch share the transaction, and the lock)."""
+    memo = transaction_memo(session)
+    if lock and ("joining", code) in memo:
+        locked: models.Event = memo[("joining", code)]
+        return locked
+    query = select(models.Event).where(models.Event.join_code == code)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    event = session.scalar(query)
     if event is None:
         raise NotFound("no event has this join code")
+    if lock:
+        memo[("joining", code)] = event
     return event
 
 

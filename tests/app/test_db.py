@@ -1,0 +1,131 @@
+"""Transactions: an event's version rises once per transaction, and the joins of a batch
+(app.db.WriteBatches) share one, each undone alone when it fails."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import suppress
+
+import anyio
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.clock import FrozenClock
+from app.db import Database, WriteBatches, transaction_memo
+from app.errors import Conflict, NotFound
+from app.schemas import JoinRequest
+from app.services import attendees, events
+from tests.app.conftest import create_event
+
+
+def _db(client: TestClient) -> Database:
+    db: Database = client.app.state.db  # type: ignore[attr-defined]
+    return db
+
+
+def _version(db: Database, event_id: str) -> int:
+    with db.reading() as session:
+        return events.get_event(session, event_id).version
+
+
+def test_a_transaction_raises_the_version_once_however_many_changes_it_makes(
+    client: TestClient,
+) -> None:
+    event = create_event(client)
+    db = _db(client)
+    before = _version(db, event.id)
+    with db.writing() as session:
+        found = events.get_event(session, event.id, lock=True)
+        for _ in range(3):
+            events.mark_changed(session, found)
+    assert _version(db, event.id) == before + 1
+    with db.writing() as session:  # the next transaction raises it again
+        events.mark_changed(session, events.get_event(session, event.id, lock=True))
+    assert _version(db, event.id) == before + 2
+
+
+def test_a_raise_undone_with_its_savepoint_is_made_again(client: TestClient) -> None:
+    event = create_event(client)
+    db = _db(client)
+    before = _version(db, event.id)
+    with db.writing() as session:
+        found = events.get_event(session, event.id, lock=True)
+        with suppress(RuntimeError), session.begin_nested():
+            events.mark_changed(session, found)
+            session.flush()
+            raise RuntimeError("this change is undone")
+        events.mark_changed(session, found)
+    assert _version(db, event.id) == before + 1
+
+
+def test_a_session_used_for_two_transactions_raises_the_version_in_each(
+    client: TestClient,
+) -> None:
+    event = create_event(client)
+    db = _db(client)
+    before = _version(db, event.id)
+    with db.write() as session:
+        for _ in range(2):
+            with session.begin():
+                events.mark_changed(session, events.get_event(session, event.id, lock=True))
+    assert _version(db, event.id) == before + 2
+
+
+def test_the_memo_lasts_as_long_as_the_outermost_transaction(client: TestClient) -> None:
+    db = _db(client)
+    with db.write() as session:
+        with session.begin():
+            memo = transaction_memo(session)
+            memo["kept"] = 1
+            with session.begin_nested():
+                assert transaction_memo(session) is memo
+        with session.begin():
+            assert transaction_memo(session) == {}
+
+
+def test_a_batch_of_joins_shares_one_lock_and_a_failed_join_is_undone_alone(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    event = create_event(client)
+    db = _db(client)
+    before = _version(db, event.id)
+    published: list[str] = []
+
+    def joining(name: str, *, fail: bool = False) -> Callable[[Session], str]:
+        def write(session: Session) -> str:
+            found = events.event_by_join_code(session, event.join_code, lock=True)
+            if fail:  # after it changed the event: its raise must not count for the rest
+                events.mark_changed(session, found)
+                session.flush()
+                raise Conflict("this join fails")
+            person, _ = attendees.join(
+                session=session, event=found, data=JoinRequest(name=name), now=clock.now()
+            )
+            return person.id
+
+        return write
+
+    async def batch() -> list[str | BaseException]:
+        batches = WriteBatches(db, limiter=anyio.CapacityLimiter(2), publish=published.extend)
+        writes = [joining("Fails first", fail=True), joining("Ada"), joining("Grace")]
+        return await asyncio.gather(
+            *(batches.run(event.join_code, write) for write in writes), return_exceptions=True
+        )
+
+    failed, ada, grace = asyncio.run(batch())
+    assert isinstance(failed, Conflict)
+    assert isinstance(ada, str)
+    assert isinstance(grace, str)
+    assert published == [event.id]  # one commit, one wake-up
+    assert _version(db, event.id) == before + 1
+    roster = client.get(f"/api/v1/events/{event.id}/attendees", headers=event.auth).json()
+    assert sorted(person["name"] for person in roster) == ["Ada", "Grace"]
+
+
+def test_an_unknown_join_code_is_not_found_locked_or_not(client: TestClient) -> None:
+    db = _db(client)
+    for lock in (False, True):
+        with db.writing() as session, pytest.raises(NotFound):
+            events.event_by_join_code(session, "NOSUCH", lock=lock)
