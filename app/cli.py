@@ -260,6 +260,7 @@ def _serve(listen: Listen, *, workers: int) -> None:
         # X-Forwarded-* are applied by the app itself, from COMMONGROUND_FORWARDED_ALLOW_IPS.
         proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        loop=settings.event_loop,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
@@ -48,6 +49,11 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=30, ge=0, le=3650)
     # How often the running server looks for events due for deletion.
     purge_every_seconds: float = 3600.0
+    # The event loop `serve` runs on. "asyncio", the standard library's, serves connections in
+    # turn when the server is saturated (GET /me at 200 connections: p99 60 ms); "uvloop" is a
+    # few percent faster per request but, saturated, left some requests waiting 1-2 s while
+    # others were served (docs/benchmarks.md). A round change saturates the server.
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     max_body_bytes: int = 256 * 1024
     # Guest-list uploads.
     max_upload_bytes: int = 5 * 1024 * 1024

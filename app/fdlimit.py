@@ -10,15 +10,19 @@ the organiser is refused with 503 (the phone polls instead and tries again later
 console and projector streams may use part of that reserve.
 
 When the table fills anyway (hundreds of phones arriving within a second), accept() fails
-with EMFILE: uvloop (libuv) then accepts and at once closes the connections waiting, keeps
-serving, and those phones try again by themselves. (Plain asyncio, without uvloop, logs a
-traceback for every retry of accept(): thousands in a minute.)
+with EMFILE. The standard event loop (`serve`'s default) then stops accepting for a second
+and tries again, the phones waiting meanwhile in the queue of the listening socket; it would
+log a traceback at each try, so `quiet_accept_errors` makes that one warning line every 10
+seconds. uvloop (COMMONGROUND_EVENT_LOOP=uvloop) accepts and at once closes the connections
+waiting, and those phones try again by themselves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
+import math
 import os
 import sys
 import threading
@@ -27,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse
@@ -389,6 +393,39 @@ class KeepFilesFree:
                 limit,
                 DOCS,
             )
+
+
+_ACCEPT_FAILED = "socket.accept() out of system resource"
+
+
+def quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """asyncio's accept() out of files: one warning line every 10 seconds instead of a
+    traceback at each of its retries (a second apart); every other error as before."""
+    before = loop.get_exception_handler()
+    warned_at = -math.inf
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        nonlocal warned_at
+        error = context.get("exception")
+        if (
+            context.get("message") == _ACCEPT_FAILED
+            and isinstance(error, OSError)
+            and error.errno in (errno.EMFILE, errno.ENFILE)
+        ):
+            now = time.monotonic()
+            if now - warned_at >= 10:
+                warned_at = now
+                logger.warning(
+                    "out of open files: new connections wait until some are free (see %s)",
+                    DOCS,
+                )
+            return
+        if before is not None:
+            before(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)
 
 
 def out_of_files(error: BaseException, budget: FileBudget | None) -> bool:

@@ -24,8 +24,17 @@ class RedactSecrets(logging.Filter):
 
 
 def install() -> None:
-    """Add the filter to uvicorn's access and error logs (once)."""
+    """Add the filter to uvicorn's access and error logs (once). Under uvicorn, the service's
+    own lines (the event loop at start, deleted personal data, out of open files) go where
+    uvicorn's go, in their format, from INFO up: without a handler of their own they would
+    reach only Python's last resort, which drops INFO."""
     for name in ("uvicorn.access", "uvicorn.error", "commonground"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactSecrets) for f in logger.filters):
             logger.addFilter(RedactSecrets())
+    service, server = logging.getLogger("commonground"), logging.getLogger("uvicorn")
+    if not service.handlers and server.handlers:
+        for handler in server.handlers:
+            service.addHandler(handler)
+        service.setLevel(logging.INFO)
+        service.propagate = False

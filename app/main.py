@@ -27,7 +27,7 @@ from app.config import Settings, get_settings
 from app.db import Database, EventVersions, SqliteChanges, WriteBatches, create_database
 from app.deps import WRITERS
 from app.errors import DomainError, Unavailable
-from app.fdlimit import KeepFilesFree, budget_for
+from app.fdlimit import KeepFilesFree, budget_for, quiet_accept_errors
 from app.middleware import AllowedHosts, BodyLimit, ForwardedHeaders, SecurityHeaders
 from app.migrate import upgrade
 from app.ratelimit import RateLimits
@@ -101,6 +101,10 @@ def create_app(
         app.state.files = await run_in_threadpool(budget_for, db.engine, sqlite=settings.is_sqlite)
         ticker = asyncio.create_task(_tick_forever(app)) if tick else None
         _settle_collector()
+        loop = asyncio.get_running_loop()
+        quiet_accept_errors(loop)
+        kind = type(loop)
+        logger.info("event loop: %s (%s)", kind.__module__.split(".")[0], kind.__qualname__)
         try:
             yield
         finally:

@@ -3,9 +3,10 @@ serves the app (benchmarks/load.py measures it next to the service).
 
     .venv/bin/python -m benchmarks.bare_app [--host 127.0.0.1] [--port 8001]
 
-The uvicorn settings are those of `app.cli._serve` with one worker: `loop` and `http` left
-at "auto" (uvloop and httptools where installed), access log on, no proxy headers, the
-same graceful-shutdown bound. Keep them in step when `serve` changes.
+The uvicorn settings are those of `app.cli._serve` with one worker: the event loop of
+COMMONGROUND_EVENT_LOOP (`serve`'s default, "asyncio", unless set), `http` left at "auto"
+(httptools where installed), access log on, no proxy headers, the same graceful-shutdown
+bound. Keep them in step when `serve` changes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi import FastAPI
 # The keywords of `serve`'s uvicorn.run that main() passes too: load.py warns when `serve`
 # passes others.
 UVICORN_KEYWORDS = frozenset(
-    {"factory", "host", "port", "workers", "proxy_headers", "timeout_graceful_shutdown"}
+    {"factory", "host", "port", "workers", "proxy_headers", "timeout_graceful_shutdown", "loop"}
 )
 
 app = FastAPI(title="bare")
@@ -37,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import uvicorn
 
+    from app.config import Settings
+
     uvicorn.run(
         "benchmarks.bare_app:app",
         host=args.host,
@@ -45,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         proxy_headers=False,
         # COMMONGROUND_SHUTDOWN_GRACE_SECONDS' default, as `serve` passes it.
         timeout_graceful_shutdown=5,
+        loop=Settings().event_loop,
     )
 
 

@@ -341,8 +341,10 @@ def app_server(
     heartbeat: float = 15.0,
     tick: float = 1.0,
     join_rate: int = 600,
+    event_loop: str | None = None,
 ) -> Server:
-    """`python -m app.cli serve` with the settings of a benchmark run."""
+    """`python -m app.cli serve` with the settings of a benchmark run (`event_loop`: `serve`'s
+    default unless given)."""
     server = Server(
         name=name,
         command=[sys.executable, "-m", "app.cli", "serve", "--workers", str(workers)],
@@ -355,18 +357,24 @@ def app_server(
         "COMMONGROUND_HEARTBEAT_SECONDS": str(heartbeat),
         "COMMONGROUND_TICK_SECONDS": str(tick),
         "COMMONGROUND_JOIN_RATE_PER_MINUTE": str(join_rate),
+        **_loop_setting(event_loop),
     }
     return server
 
 
-def bare_server(data_dir: Path) -> Server:
+def bare_server(data_dir: Path, event_loop: str | None = None) -> Server:
     """benchmarks/bare_app.py: one FastAPI route, uvicorn as `serve` runs it, one worker."""
     return Server(
         name="bare",
         command=[sys.executable, "-m", "benchmarks.bare_app"],
         log=data_dir / "server-bare.log",
         health="/bare",
+        env=_loop_setting(event_loop),
     )
+
+
+def _loop_setting(event_loop: str | None) -> dict[str, str]:
+    return {} if event_loop is None else {"COMMONGROUND_EVENT_LOOP": event_loop}
 
 
 def reset_schema(database_url: str) -> None:

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx2 as httpx
 
+from app.config import Settings
 from app.deps import WRITERS
 from benchmarks.bare_app import UVICORN_KEYWORDS
 from benchmarks.harness import (
@@ -326,12 +327,14 @@ class Throughput:
     bare: list[Wrk]
     workers: list[tuple[int, Wrk]]
 
-    @property
-    def bare_rate(self) -> float:
-        return statistics.mean(r.rate for r in self.bare) if self.bare else float("nan")
+    def bare_rate(self, connections: int) -> float:
+        """The bare route's requests/s at as many connections (the mean of its runs there)."""
+        rates = [r.rate for r in self.bare if r.connections == connections]
+        return statistics.mean(rates) if rates else float("nan")
 
     def share(self, row: Wrk) -> float:
-        return row.rate / self.bare_rate if self.bare_rate > 0 else float("nan")
+        bare = self.bare_rate(row.connections)
+        return row.rate / bare if bare > 0 else float("nan")
 
 
 def wrk_row(row: Wrk, share: float) -> list[str]:
@@ -389,8 +392,8 @@ def print_throughput(
         " length; 'vs bare' = that"
     )
     say(
-        "/ the bare route's requests/s (the mean of its runs: first and last). Latency = from "
-        "sending a"
+        "/ the bare route's requests/s at as many connections (at "
+        f"{args.connections}: the mean of its first and last runs). Latency = from sending a"
     )
     say(
         "request to its whole response, p50/p90/p99/max from wrk's histogram. non-2xx = "
@@ -410,8 +413,8 @@ def print_throughput(
     say()
     rows = [wrk_row(r, result.share(r)) for r in result.rows]
     say(table(WRK_HEADERS, rows))
-    if len(result.bare) > 1:
-        rates = [r.rate for r in result.bare]
+    rates = [r.rate for r in result.bare if r.connections == args.connections]
+    if len(rates) > 1:
         spread = (max(rates) - min(rates)) / statistics.mean(rates)
         say()
         say(
@@ -437,8 +440,8 @@ def print_throughput(
             share >= ME_SHARE_GOAL and me.p99 <= ME_P99_GOAL,
             f"GET /api/v1/me at {args.connections} connections >= {ME_SHARE_GOAL:.0%} of the bare "
             f"route's requests/s (aim {ME_SHARE_AIM:.0%}), p99 <= {ME_P99_GOAL * 1000:.0f} ms",
-            f"{share:.0%} of bare ({me.rate:.0f} vs {result.bare_rate:.0f}/s; aim {aim}), "
-            f"p99 {me.p99 * 1000:.0f} ms",
+            f"{share:.0%} of bare ({me.rate:.0f} vs "
+            f"{result.bare_rate(args.connections):.0f}/s; aim {aim}), p99 {me.p99 * 1000:.0f} ms",
         )
     high = find("GET /api/v1/me", args.high_connections)
     if high is not None:
@@ -446,7 +449,8 @@ def print_throughput(
             high.errors == 0 and high.non_2xx == 0 and high.p99 <= HIGH_P99_GOAL,
             f"GET /api/v1/me at {args.high_connections} connections: no errors, "
             f"p99 <= {HIGH_P99_GOAL * 1000:.0f} ms",
-            f"errors: {high.describe_errors()}; p99 {high.p99 * 1000:.0f} ms, {high.rate:.0f}/s",
+            f"errors: {high.describe_errors()}; p99 {high.p99 * 1000:.0f} ms, {high.rate:.0f}/s"
+            + _bare_p99(result, args.high_connections),
         )
     health = find("GET /healthz", args.connections)
     if health is not None:
@@ -455,8 +459,14 @@ def print_throughput(
             share >= HEALTHZ_SHARE_GOAL,
             f"GET /healthz at {args.connections} connections >= {HEALTHZ_SHARE_GOAL:.0%} of the "
             "bare route's requests/s",
-            f"{share:.0%} ({health.rate:.0f} vs {result.bare_rate:.0f}/s)",
+            f"{share:.0%} ({health.rate:.0f} vs {result.bare_rate(args.connections):.0f}/s)",
         )
+
+
+def _bare_p99(result: Throughput, connections: int) -> str:
+    """The bare route's p99 at as many connections, for scale."""
+    bare = [r for r in result.bare if r.connections == connections]
+    return f" (bare route: p99 {bare[0].p99 * 1000:.0f} ms)" if bare else ""
 
 
 def print_workers(report: Report, result: Throughput, args: argparse.Namespace) -> None:
@@ -812,6 +822,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="`serve --workers N`; above 1 needs PostgreSQL"
     )
     parser.add_argument(
+        "--event-loop",
+        choices=("asyncio", "uvloop"),
+        default=None,
+        help="COMMONGROUND_EVENT_LOOP for the service and the bare app (`serve`'s default)",
+    )
+    parser.add_argument(
         "--compare-workers",
         action="store_true",
         help="also measure GET /me on a server with 2 workers (1 if --workers is not 1)",
@@ -884,6 +900,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         heartbeat=HEARTBEAT_SECONDS,
         tick=TICK_SECONDS,
         join_rate=join_rate,
+        event_loop=args.event_loop,
     )
     wrk_path = None if args.skip_throughput else shutil.which(args.wrk)
     tool = (
@@ -891,7 +908,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if wrk_path
         else None
     )
-    bare = bare_server(data_dir) if tool is not None else None
+    bare = bare_server(data_dir, args.event_loop) if tool is not None else None
     report = Report()
     retries: Counter[str] = Counter()
     print_preamble(
@@ -899,8 +916,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         database_url=database_url,
         lines=[
             f"server: python -m app.cli serve --workers {args.workers} on 127.0.0.1 (uvicorn "
-            "as `serve` sets it up: loop and http 'auto' pick uvloop and httptools where "
-            "installed; access log to a file); "
+            f"as `serve` sets it up: event loop {args.event_loop or Settings().event_loop}, "
+            "http 'auto' (httptools where installed), access log to a file); "
             f"heartbeat {HEARTBEAT_SECONDS:.0f} s, tick {TICK_SECONDS:.0f} s, join limit "
             f"{join_rate}/min per address, {WRITERS} write sessions at once",
             "bare route: "
@@ -979,6 +996,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("GET /healthz", app, "/healthz", args.connections, None),
                 ("GET /api/v1/me", app, "/api/v1/me", args.connections, token_file),
                 ("GET /api/v1/me", app, "/api/v1/me", args.high_connections, token_file),
+                ("GET /bare (bare FastAPI)", bare, "/bare", args.high_connections, None),
                 ("GET /bare (bare FastAPI)", bare, "/bare", args.connections, None),
             ]
             for label, server, path, connections, file in phases:
@@ -1011,6 +1029,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 heartbeat=HEARTBEAT_SECONDS,
                 tick=TICK_SECONDS,
                 join_rate=join_rate,
+                event_loop=args.event_loop,
             )
             servers.append(second)
             second.start()

@@ -332,6 +332,31 @@ def test_serve_with_a_public_url_prints_it(tmp_path: Path) -> None:
     assert "Organisers start here  https://mixer.example.org/" in text
 
 
+@pytest.mark.parametrize(("setting", "loop"), [(None, "asyncio"), ("uvloop", "uvloop")])
+def test_serve_runs_on_the_event_loop_of_the_settings(
+    tmp_path: Path, setting: str | None, loop: str
+) -> None:
+    env = {} if setting is None else {"COMMONGROUND_EVENT_LOOP": setting}
+    process, text = _serve_until(tmp_path, marker="event loop:", env=env)
+    _stop(process)
+    line = next(line for line in text.splitlines() if "event loop:" in line)
+    assert f"event loop: {loop} " in line, line
+
+
+def test_serve_refuses_an_unknown_event_loop_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve"],
+        capture_output=True,
+        check=False,
+        timeout=60,
+        env={**os.environ, "COMMONGROUND_DATA_DIR": str(tmp_path), "COMMONGROUND_EVENT_LOOP": "x"},
+    )
+    assert done.returncode == 2
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert "event_loop" in lines[0]
+
+
 def test_serve_refuses_a_bad_public_url_in_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "COMMONGROUND_DATA_DIR": str(tmp_path)}
     env["COMMONGROUND_PUBLIC_URL"] = "mixer.example.org"

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import errno
 import json
+import logging
 import random
 import resource
 import ssl
@@ -41,6 +42,7 @@ from app.fdlimit import (
     describe,
     headroom,
     out_of_files,
+    quiet_accept_errors,
 )
 from app.migrate import upgrade
 from tests.app.conftest import create_event, join
@@ -181,6 +183,31 @@ def test_running_out_of_files_is_recognised() -> None:
     assert out_of_files(RuntimeError("could not create socket: Too many open files"), None)
     assert not out_of_files(OSError(errno.ENOENT, "No such file"), None)
     assert not out_of_files(ValueError("unable to open database file"), None)
+
+
+def test_accept_out_of_files_is_one_warning_line_not_a_traceback_a_second(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        quiet_accept_errors(loop)
+        full = OSError(errno.EMFILE, "Too many open files")
+        with caplog.at_level(logging.WARNING):
+            for _ in range(5):  # asyncio retries accept() every second
+                loop.call_exception_handler(
+                    {"message": "socket.accept() out of system resource", "exception": full}
+                )
+        assert [(r.levelname, r.getMessage().split(":")[0]) for r in caplog.records] == [
+            ("WARNING", "out of open files")
+        ]
+        assert not any(r.exc_info for r in caplog.records)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):  # anything else is reported as before
+            loop.call_exception_handler({"message": "something else", "exception": full})
+        assert [r.levelname for r in caplog.records] == ["ERROR"]
+        assert caplog.records[0].exc_info is not None
+    finally:
+        loop.close()
 
 
 def test_a_request_that_finds_no_file_left_is_503_not_500() -> None:
