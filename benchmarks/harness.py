@@ -24,6 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx2 as httpx
 from sqlalchemy import create_engine, text
 
@@ -33,7 +34,16 @@ from matching.defaults import DEFAULT_QUESTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 ORGANISATIONS = [f"Org {i:02d}" for i in range(40)]
-LIBRARIES = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "sqlalchemy", "httpx2")
+LIBRARIES = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "sqlalchemy",
+    "httpx2",
+    "aiohttp",
+)
 
 
 # ------------------------------------------------------------------ output
@@ -544,33 +554,55 @@ class Joins:
 async def join_all(
     client: Client, server: Server, code: str, count: int, seed: int, *, at_once: int = 0
 ) -> Joins:
-    """`count` POST /join/{code}: all at once, or `at_once` at a time (0: all)."""
+    """`count` POST /join/{code}: all at once (each on a connection of its own), or
+    `at_once` at a time (0: all).
+
+    Sent with aiohttp, not the `client`'s httpx2 (its base URL, timeout and retry count are
+    used): measured on this machine, 2000 requests at once cost httpx2 7.2 s of CPU and
+    aiohttp 0.5 s, and on 2 cores the load generator's CPU is taken from the server."""
     rng = random.Random(seed)
     bodies = [profile(i, rng) for i in range(count)]
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
     tokens: list[str] = []
     gate = asyncio.Semaphore(at_once or count)
+    url = f"{client.base_url}/api/v1/join/{code}"
+    timeout = aiohttp.ClientTimeout(total=client.timeout.read)
 
-    async def one(body: dict[str, Any]) -> None:
+    async def post(session: aiohttp.ClientSession, body: dict[str, Any]) -> tuple[int, Any]:
+        async with session.post(url, json=body) as response:
+            return response.status, await response.json() if response.status == 201 else None
+
+    async def one(session: aiohttp.ClientSession, body: dict[str, Any]) -> None:
         async with gate:
             started = time.perf_counter()
             try:
-                response = await client.post(f"/api/v1/join/{code}", json=body)
-            except httpx.HTTPError as error:
+                try:
+                    status, answer = await post(session, body)
+                except aiohttp.ServerDisconnectedError:
+                    # A kept-alive connection the server had just closed, never read (see
+                    # `unanswered`): sent again, once, on a new connection.
+                    client.retries[client.what] += 1
+                    async with aiohttp.ClientSession(
+                        connector=aiohttp.TCPConnector(force_close=True), timeout=timeout
+                    ) as fresh:
+                        status, answer = await post(fresh, body)
+            except (aiohttp.ClientError, TimeoutError) as error:
                 statuses[type(error).__name__] += 1
                 return
             latencies.append(time.perf_counter() - started)
-            statuses[str(response.status_code)] += 1
-            if response.status_code == 201:
-                tokens.append(response.json()["token"])
+            statuses[str(status)] += 1
+            if status == 201:
+                tokens.append(answer["token"])
 
     cpu = CpuMeter(server)
-    cpu.start()
-    started = time.perf_counter()
-    await asyncio.gather(*(one(body) for body in bodies))
-    wall = time.perf_counter() - started
-    cpu.stop()
+    connector = aiohttp.TCPConnector(limit=at_once or count)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        cpu.start()
+        started = time.perf_counter()
+        await asyncio.gather(*(one(session, body) for body in bodies))
+        wall = time.perf_counter() - started
+        cpu.stop()
     return Joins(wall, latencies, statuses, tokens, cpu)
 
 

@@ -15,10 +15,11 @@ folder unless --database-url is given) and, for comparison, benchmarks/bare_app.
 FastAPI route under the same uvicorn settings, one worker: the framework's own limit on this
 machine). Throughput comes from wrk (`apt-get install wrk`; without it those figures are
 skipped, with a line saying how to get it); joins and live streams from this process, with
-asyncio and httpx2. Only loopback traffic; every phase has a time limit and the whole run
-stops after --time-limit seconds. Exit status 1 if any request failed (a non-201 join, a
-5xx or other non-2xx, a transport error, a phone that never saw a change), else 0 (even when
-a target is missed). docs/benchmarks.md explains every figure.
+asyncio (joins sent with aiohttp, live streams read with httpx2). Only loopback traffic;
+every phase has a time limit and the whole run stops after --time-limit seconds. Exit
+status 1 if any request failed (a non-201 join, a 5xx or other non-2xx, a transport error, a
+phone that never saw a change), else 0 (even when a target is missed). docs/benchmarks.md
+explains every figure.
 """
 
 from __future__ import annotations
@@ -929,7 +930,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             f"events: default questions, pairs, rounds of {ROUND_SECONDS} s (none ends by itself "
             f"during the run); attendees with random answers (seed {args.seed})",
-            "load generator: this process (asyncio + httpx2)"
+            "load generator: this process (asyncio; aiohttp for the joins, httpx2 for the rest)"
             + (" and wrk" if tool is not None else "")
             + f"; open files {files}",
             "wrk: " + (f"{wrk_path} ({tool.version()})" if tool is not None else "not used"),
