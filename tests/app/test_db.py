@@ -17,7 +17,7 @@ from app.db import Database, WriteBatches, transaction_memo
 from app.errors import Conflict, NotFound
 from app.schemas import JoinRequest
 from app.services import attendees, events
-from tests.app.conftest import create_event
+from tests.app.conftest import EventHandle, create_event
 
 
 def _db(client: TestClient) -> Database:
@@ -30,47 +30,51 @@ def _version(db: Database, event_id: str) -> int:
         return events.get_event(session, event_id).version
 
 
-def test_a_transaction_raises_the_version_once_however_many_changes_it_makes(
-    client: TestClient,
-) -> None:
-    event = create_event(client)
+@pytest.fixture
+def event(client: TestClient) -> tuple[EventHandle, Database, int]:
+    """An event, the database, and the event's version now."""
+    created = create_event(client)
     db = _db(client)
-    before = _version(db, event.id)
+    return created, db, _version(db, created.id)
+
+
+def test_a_transaction_raises_the_version_once_however_many_changes_it_makes(
+    event: tuple[EventHandle, Database, int],
+) -> None:
+    created, db, before = event
     with db.writing() as session:
-        found = events.get_event(session, event.id, lock=True)
+        found = events.get_event(session, created.id, lock=True)
         for _ in range(3):
             events.mark_changed(session, found)
-    assert _version(db, event.id) == before + 1
+    assert _version(db, created.id) == before + 1
     with db.writing() as session:  # the next transaction raises it again
-        events.mark_changed(session, events.get_event(session, event.id, lock=True))
-    assert _version(db, event.id) == before + 2
+        events.mark_changed(session, events.get_event(session, created.id, lock=True))
+    assert _version(db, created.id) == before + 2
 
 
-def test_a_raise_undone_with_its_savepoint_is_made_again(client: TestClient) -> None:
-    event = create_event(client)
-    db = _db(client)
-    before = _version(db, event.id)
+def test_a_raise_undone_with_its_savepoint_is_made_again(
+    event: tuple[EventHandle, Database, int],
+) -> None:
+    created, db, before = event
     with db.writing() as session:
-        found = events.get_event(session, event.id, lock=True)
+        found = events.get_event(session, created.id, lock=True)
         with suppress(RuntimeError), session.begin_nested():
             events.mark_changed(session, found)
             session.flush()
             raise RuntimeError("this change is undone")
         events.mark_changed(session, found)
-    assert _version(db, event.id) == before + 1
+    assert _version(db, created.id) == before + 1
 
 
 def test_a_session_used_for_two_transactions_raises_the_version_in_each(
-    client: TestClient,
+    event: tuple[EventHandle, Database, int],
 ) -> None:
-    event = create_event(client)
-    db = _db(client)
-    before = _version(db, event.id)
+    created, db, before = event
     with db.write() as session:
         for _ in range(2):
             with session.begin():
-                events.mark_changed(session, events.get_event(session, event.id, lock=True))
-    assert _version(db, event.id) == before + 2
+                events.mark_changed(session, events.get_event(session, created.id, lock=True))
+    assert _version(db, created.id) == before + 2
 
 
 def test_the_memo_lasts_as_long_as_the_outermost_transaction(client: TestClient) -> None:
