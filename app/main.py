@@ -38,7 +38,7 @@ from app.schemas import ErrorDetail, Liveness, Readiness
 from app.services import events as event_service
 from app.services import retention, series
 from app.services import rounds as round_service
-from app.services.snapshot import SnapshotCache
+from app.services.snapshot import SnapshotCache, heap_trim
 
 logger = logging.getLogger("commonground")
 
@@ -90,7 +90,7 @@ def create_app(
         # Several workers (PostgreSQL): the event's version, read on the event loop.
         versions = None if settings.is_sqlite else EventVersions(libpq_url(settings.sqlalchemy_url))
         app.state.snapshots = SnapshotCache(
-            db, broker.generation, changes=changes, versions=versions
+            db, broker.generation, changes=changes, versions=versions, trim=heap_trim()
         )
         # Joins to one event that arrive together share a transaction; batches of different
         # events hold a worker thread each while they wait for the write lock: at most this many.

@@ -16,11 +16,11 @@ starts the next (POST /events/{id}/rounds with expected_index). The event has on
 than there are changes and rounds far longer than the run, so nothing changes by itself.
 It reports how many streams saw each change and how late the slowest one was; the server's
 resident memory (VmRSS) and open file descriptors every --sample seconds; the growth in
-memory from minute 2 to the end; and the open files before the streams open, while they are
-open and after they close (they must come back to where they were). Only loopback traffic;
-every step has a deadline, and the whole run stops after --time-limit seconds. Exit status 1
-on a failure (a lost join, a 5xx, a stream that broke or missed a change, files not given
-back), else 0 (even when the memory target is missed).
+memory from minute 2 to the end (10 s after the last change); and the open files before the
+streams open, while they are open and after they close (they must come back to where they
+were). Only loopback traffic; every step has a deadline, and the whole run stops after
+--time-limit seconds. Exit status 1 on a failure (a lost join, a 5xx, a stream that broke or
+missed a change, files not given back), else 0 (even when the memory target is missed).
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ TICK_SECONDS = 1.0
 ROUND_SECONDS = 7200  # the longest allowed: no round ends on its own
 GROWTH_GOAL = 0.10  # resident memory, minute 2 → the end
 GROWTH_FROM = 120.0  # seconds into the soak
+SETTLE_SECONDS = 10.0  # from the last change to the last sample (one --sample interval)
 
 
 @dataclass
@@ -279,6 +280,14 @@ async def soak(
                     )
                 )
             await asyncio.sleep(max(0.0, zero + args.minutes * 60 - time.perf_counter()))
+            # When --every divides the run, the last change was sent a moment ago and its
+            # fan-out (the organiser's draw, a snapshot, a view per phone) is still in memory:
+            # the end is read SETTLE_SECONDS after it, as the sample at minute 2 is read some
+            # seconds after the change at minute 2, not during it.
+            settled = (result.changes[-1].at if result.changes else 0.0) + SETTLE_SECONDS
+            if time.perf_counter() - zero < settled:
+                sampler.take("just after the last change")
+                await asyncio.sleep(max(0.0, zero + settled - time.perf_counter()))
             sampler.take("the end, streams open")
             result.seconds = time.perf_counter() - zero
         finally:

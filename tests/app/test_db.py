@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from contextlib import suppress
 
@@ -133,3 +134,21 @@ def test_an_unknown_join_code_is_not_found_locked_or_not(client: TestClient) -> 
     for lock in (False, True):
         with db.writing() as session, pytest.raises(NotFound):
             events.event_by_join_code(session, "NOSUCH", lock=lock)
+
+
+def test_json_columns_read_as_json_loads_reads_them_sharing_repeated_strings() -> None:
+    from app.db import _json_loads
+
+    document = json.dumps(
+        {
+            "reasons": [{"kind": "shared", "label": "Hobbies", "answer": "jazz ♪ café"}],
+            "gains": {"a1": 0.1, "b2": 1e-7, "c3": 12345678901234567890, "d4": -2.5},
+            "members": ["a1", "b2"],
+            "none": None,
+            "flags": [True, False],
+        }
+    )
+    first, second = _json_loads(document), _json_loads(document.encode())
+    assert first == second == json.loads(document)
+    assert first["reasons"][0]["label"] is second["reasons"][0]["label"]
+    assert first["members"][0] is second["members"][0]

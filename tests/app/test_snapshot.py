@@ -3,6 +3,9 @@ safe, never stale after this server's own writes, and out-of-process writes seen
 
 from __future__ import annotations
 
+import asyncio
+import platform
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, update
+from sqlalchemy.orm.exc import DetachedInstanceError
 
 from app import models
 from app.clock import FrozenClock
@@ -19,7 +23,7 @@ from app.db import create_database
 from app.main import create_app
 from app.schemas import MeRead
 from app.security import token_hash
-from app.services import views
+from app.services import snapshot, views
 from app.services.snapshot import SnapshotCache
 from tests.app.conftest import create_event, join, postgres_or_skip, start_round
 
@@ -221,3 +225,81 @@ def test_the_plain_view_encodes_as_its_model_for_everyone_in_a_varied_room(
     assert all(view["met"] for view in seen)
     assert any(view["connections"] for view in seen)
     assert {view["round"]["phase"] for view in seen} == {"paused"}
+
+
+def test_a_replaced_snapshot_is_let_go_before_the_next_is_read(
+    sqlite_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = create_event(sqlite_client)
+    join(sqlite_client, event, "Ada")
+    generation = {"value": 0}
+    cache = SnapshotCache(
+        sqlite_client.app.state.db,  # type: ignore[attr-defined]
+        lambda _event_id: generation["value"],
+    )
+    old = weakref.ref(cache.get(event.id))
+    alive_at_load: list[bool] = []
+    original = snapshot.load
+
+    def load(session: Any, event_id: str) -> snapshot.Snapshot:
+        alive_at_load.append(old() is not None)
+        return original(session, event_id)
+
+    monkeypatch.setattr(snapshot, "load", load)
+    join(sqlite_client, event, "Bob")
+    generation["value"] += 1
+    fresh = cache.get(event.id)
+    assert alive_at_load == [False]
+    assert sorted(p.name for p in fresh.people.values()) == ["Ada", "Bob"]
+
+
+def test_freed_memory_goes_back_once_a_burst_of_changes_is_sent(
+    sqlite_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = create_event(sqlite_client)
+    join(sqlite_client, event, "Ada")
+    generation = {"value": 0}
+    trims: list[int] = []
+    monkeypatch.setattr(SnapshotCache, "TRIM_AFTER", 0.05)
+    cache = SnapshotCache(
+        sqlite_client.app.state.db,  # type: ignore[attr-defined]
+        lambda _event_id: generation["value"],
+        trim=lambda: trims.append(generation["value"]),
+    )
+
+    async def changes() -> None:
+        await cache.aget(event.id)
+        generation["value"] += 1  # a second change at once: one trim for both
+        await cache.aget(event.id)
+        await cache.aget(event.id)  # from memory: nothing new to trim
+        assert trims == []
+        await asyncio.sleep(0.2)
+        assert trims == [1]
+
+    asyncio.run(changes())
+
+
+def test_a_snapshot_holds_no_gains_and_the_views_need_none(sqlite_client: TestClient) -> None:
+    """Each member's gain is for drawing later rounds: a snapshot leaves it out (memory
+    grew with every round it held), and using it on one is an error, not a silent query."""
+    event = create_event(sqlite_client)
+    ada = join(sqlite_client, event, "Ada", answers={"hobbies": ["jazz"]})
+    join(sqlite_client, event, "Bob", answers={"hobbies": ["jazz"]})
+    start_round(sqlite_client, event, 1)
+    cache = SnapshotCache(sqlite_client.app.state.db, lambda _event_id: 0)  # type: ignore[attr-defined]
+    group = cache.get(event.id).rounds[0].groups[0]
+    assert ada.id in group.members
+    with pytest.raises(DetachedInstanceError):
+        _ = group.gains
+    for path in ("/api/v1/me", f"/api/v1/events/{event.id}/console"):
+        headers = ada.auth if path.endswith("/me") else event.auth
+        assert sqlite_client.get(path, headers=headers).status_code == 200
+
+
+def test_heap_trim_is_glibcs_malloc_trim_where_glibc_is_the_c_library() -> None:
+    trim = snapshot.heap_trim()
+    if platform.libc_ver()[0] != "glibc":
+        assert trim is None
+        return
+    assert trim is not None
+    assert trim() in (0, 1)  # 1: memory was given back, 0: there was none to give
