@@ -28,6 +28,7 @@ from app.db import Database, EventVersions, SqliteChanges, WriteBatches, create_
 from app.deps import WRITERS
 from app.errors import DomainError, Unavailable
 from app.fdlimit import KeepFilesFree, budget_for, quiet_accept_errors
+from app.memory import heap_trim, limit_arenas
 from app.middleware import AllowedHosts, BodyLimit, ForwardedHeaders, SecurityHeaders
 from app.migrate import upgrade
 from app.ratelimit import RateLimits
@@ -38,7 +39,7 @@ from app.schemas import ErrorDetail, Liveness, Readiness
 from app.services import events as event_service
 from app.services import retention, series
 from app.services import rounds as round_service
-from app.services.snapshot import SnapshotCache, heap_trim
+from app.services.snapshot import SnapshotCache
 
 logger = logging.getLogger("commonground")
 
@@ -72,6 +73,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logs.install()
+        limit_arenas()  # before the first worker thread (app/memory.py)
         db = create_database(settings)
         await run_in_threadpool(upgrade, db.engine)
         broker = (

@@ -8,12 +8,10 @@ the others reuse it until the event changes again.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import platform
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -188,20 +186,6 @@ def load(session: Session, event_id: str) -> Snapshot:
         )
     )
     return Snapshot(event=event, people=people, rounds=rounds, interests=interests)
-
-
-def heap_trim() -> Callable[[], object] | None:
-    """glibc's `malloc_trim(0)`: hands the free pages of the C heap back to the system. None
-    where the C library is another (musl, macOS, Windows), whose allocator does without."""
-    if platform.libc_ver()[0] != "glibc":
-        return None
-    try:
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return partial(trim, 0)  # ctypes lets the other threads run meanwhile
 
 
 class SnapshotCache:

@@ -4,7 +4,6 @@ safe, never stale after this server's own writes, and out-of-process writes seen
 from __future__ import annotations
 
 import asyncio
-import platform
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -294,12 +293,3 @@ def test_a_snapshot_holds_no_gains_and_the_views_need_none(sqlite_client: TestCl
     for path in ("/api/v1/me", f"/api/v1/events/{event.id}/console"):
         headers = ada.auth if path.endswith("/me") else event.auth
         assert sqlite_client.get(path, headers=headers).status_code == 200
-
-
-def test_heap_trim_is_glibcs_malloc_trim_where_glibc_is_the_c_library() -> None:
-    trim = snapshot.heap_trim()
-    if platform.libc_ver()[0] != "glibc":
-        assert trim is None
-        return
-    assert trim is not None
-    assert trim() in (0, 1)  # 1: memory was given back, 0: there was none to give
