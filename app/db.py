@@ -50,6 +50,8 @@ def transaction_memo(session: Session) -> dict[Any, Any]:
     holds until it ends (an event it has locked, a version it has already raised). A new
     transaction of the same session starts with an empty one."""
     transaction = session.get_transaction()
+    if transaction is None:  # none begun yet: nothing to remember it by
+        return {}
     held = session.info.get("transaction_memo")
     if held is None or held[0] is not transaction:
         held = (transaction, {})
@@ -129,6 +131,10 @@ class WriteBatches:
                         outcomes.append((True, write(session)))
                 except Exception as error:  # undone alone; raised again for its own caller
                     outcomes.append((False, error))
+                    # Undone with it: any row lock it took (PostgreSQL releases the locks of
+                    # a savepoint rolled back) and what it remembered for the transaction.
+                    # The next write locks and reads again.
+                    transaction_memo(session).clear()
             changed = set(session.info.get("changed_events", ()))
         self._publish(changed)
         return outcomes
@@ -231,11 +237,12 @@ class EventVersions:
 
 
 def _json_loads(text: str | bytes) -> Any:
-    """JSON columns as `json.loads` reads them, with the short strings they repeat (a
-    table's reasons: "kind", "shared", the question's label, an answer; attendee ids) shared
-    between documents, not made again for each: a snapshot holds every table of every round,
-    and its decoded JSON was a third of it (pydantic-core's parser, its string cache)."""
-    return from_json(text, cache_strings="all")
+    """JSON columns as `json.loads` reads them, with their keys (a table's reasons: "kind",
+    "label", "answer", ...) shared between documents, not made again for each: a snapshot
+    holds every table of every round, and its decoded JSON was a third of it (pydantic-core's
+    parser and its string cache). Keys only: the cache lives as long as the process, and
+    values are people's answers and contact details, which must go when they are deleted."""
+    return from_json(text, cache_strings="keys")
 
 
 def create_database(settings: Settings) -> Database:

@@ -174,7 +174,7 @@ def load(session: Session, event_id: str) -> Snapshot:
             .where(models.Round.event_id == event_id)
             .order_by(models.Round.index)
             # Each member's gain is for drawing the next round, not for any view: not held.
-            .options(selectinload(models.Round.groups).defer(models.Group.gains, raiseload=True))
+            .options(selectinload(models.Round.groups).defer(models.Group.gains))
         )
     )
     interests = frozenset(

@@ -280,7 +280,7 @@ def test_freed_memory_goes_back_once_a_burst_of_changes_is_sent(
 
 def test_a_snapshot_holds_no_gains_and_the_views_need_none(sqlite_client: TestClient) -> None:
     """Each member's gain is for drawing later rounds: a snapshot leaves it out (memory
-    grew with every round it held), and using it on one is an error, not a silent query."""
+    grew with every round it held), and reading it from one is an error, not a query."""
     event = create_event(sqlite_client)
     ada = join(sqlite_client, event, "Ada", answers={"hobbies": ["jazz"]})
     join(sqlite_client, event, "Bob", answers={"hobbies": ["jazz"]})
