@@ -72,7 +72,11 @@ def _organiser(server: Server, event: dict[str, Any], path: str, body: dict[str,
 
 
 def _in_first_screen(page: Page, selector: str) -> None:
-    box = page.locator(selector).first.bounding_box()
+    # Visible first: a live update may be redrawing it (the console's roster is rebuilt
+    # when its stream's first state arrives).
+    element = page.locator(selector).first
+    expect(element).to_be_visible()
+    box = element.bounding_box()
     size = page.viewport_size
     assert box is not None, selector
     assert size is not None
