@@ -514,6 +514,7 @@ def _demo(listen: Listen, *, people: int, live: bool, data: str | None) -> None:
             port=listen.port,
             proxy_headers=False,
             timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+            loop=settings.event_loop,
         )
     finally:
         stop.set()

@@ -244,10 +244,14 @@ def test_a_bad_setting_is_one_line_not_a_traceback(
 
 
 def _serve_until(
-    tmp_path: Path, *args: str, marker: str, env: dict[str, str] | None = None
+    tmp_path: Path,
+    *args: str,
+    marker: str,
+    env: dict[str, str] | None = None,
+    command: str = "serve",
 ) -> tuple[subprocess.Popen[str], str]:
-    """Start `commonground serve ARGS`, read its start-up lines until `marker` and until it
-    answers; the caller stops it."""
+    """Start `commonground serve ARGS` (or `command`), read its start-up lines until
+    `marker` and until it answers; the caller stops it."""
     from tests.app.live import free_port
 
     port = free_port()
@@ -256,7 +260,7 @@ def _serve_until(
         environment.pop(name, None)
     environment |= {"COMMONGROUND_DATA_DIR": str(tmp_path), **(env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *args],
+        [sys.executable, "-m", "app.cli", command, "--port", str(port), *args],
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -337,12 +341,15 @@ def test_serve_with_a_public_url_prints_it(tmp_path: Path) -> None:
     assert "Organisers start here  https://mixer.example.org/" in text
 
 
-@pytest.mark.parametrize(("setting", "loop"), [(None, "asyncio"), ("uvloop", "uvloop")])
+@pytest.mark.parametrize(
+    ("command", "setting", "loop"),
+    [("serve", None, "asyncio"), ("serve", "uvloop", "uvloop"), ("demo", None, "asyncio")],
+)
 def test_serve_runs_on_the_event_loop_of_the_settings(
-    tmp_path: Path, setting: str | None, loop: str
+    tmp_path: Path, command: str, setting: str | None, loop: str
 ) -> None:
     env = {} if setting is None else {"COMMONGROUND_EVENT_LOOP": setting}
-    process, text = _serve_until(tmp_path, marker="event loop:", env=env)
+    process, text = _serve_until(tmp_path, marker="event loop:", env=env, command=command)
     _stop(process)
     line = next(line for line in text.splitlines() if "event loop:" in line)
     assert f"event loop: {loop} " in line, line
