@@ -273,6 +273,8 @@ def _serve_until(
         if "Application startup complete" in line:
             break
     text = "".join(seen)
+    if marker not in text:
+        _stop(process)  # not left running after the failure
     assert marker in text, text
     return process, text
 
