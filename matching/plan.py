@@ -1114,20 +1114,10 @@ def _greedy_limits(
         partners &= ~facts.colleagues
     plain_best = best_possible(plain, partners, context.best_of)
     plain_base = (np.maximum(facts.before - facts.known, 0) * plain).sum(axis=1)
-    zero = context.points <= NOTHING
 
     def figures(plan: Sequence[Sequence[Sequence[int]]]) -> tuple[float, float, int, float]:
         """Points, plain answers, pairs with nothing in common, least share in plain."""
-        totals = plain_base.copy()
-        points = answers = 0.0
-        empty = 0
-        for round_groups in plan:
-            for g in round_groups:
-                block = np.ix_(g, g)
-                totals[g] += plain[block].sum(axis=1)
-                points += float(context.points[block].sum()) / 2
-                answers += float(plain[block].sum()) / 2
-                empty += int(np.triu(zero[block], 1).sum())
+        totals, points, answers, empty = _common_ground(context, plain, plain_base, plan)
         has = plain_best > 0
         return points, answers, empty, float((totals[has] / plain_best[has]).min(initial=1.0))
 
@@ -1268,6 +1258,28 @@ class _SwapRules:
         return result
 
 
+def _common_ground(
+    context: _Context,
+    plain: FloatMatrix,
+    plain_base: FloatMatrix,
+    plan: Sequence[Sequence[Sequence[int]]],
+) -> tuple[FloatMatrix, float, float, int]:
+    """A plan of tables' common ground: everyone's plain shared answers (from their
+    `plain_base`), the room's points and plain answers, its pairs with nothing in common."""
+    zero = context.points <= NOTHING
+    totals = plain_base.copy()
+    points = answers = 0.0
+    empty = 0
+    for round_groups in plan:
+        for g in round_groups:
+            block = np.ix_(g, g)
+            totals[g] += plain[block].sum(axis=1)
+            points += float(context.points[block].sum()) / 2
+            answers += float(plain[block].sum()) / 2
+            empty += int(np.triu(zero[block], 1).sum())
+    return totals, points, answers, empty
+
+
 @dataclasses.dataclass(slots=True)
 class _Annealed:
     """A plan of tables as `_anneal` changes it: the full tables of the rounds with two or
@@ -1301,18 +1313,9 @@ class _Annealed:
             for t, table in enumerate(swappable[k]):
                 seats[r, t] = groups[k][table]
         met, _, empty, totals = _table_counts(context, groups)
-        plain = limits.plain
-        zero = context.points <= NOTHING
-        plain_totals = limits.plain_base.copy()
-        total = plain_total = 0.0
-        pairs_empty = 0
-        for round_groups in groups:
-            for g in round_groups:
-                block = np.ix_(g, g)
-                plain_totals[g] += plain[block].sum(axis=1)
-                total += float(context.points[block].sum()) / 2
-                plain_total += float(plain[block].sum()) / 2
-                pairs_empty += int(np.triu(zero[block], 1).sum())
+        plain_totals, total, plain_total, pairs_empty = _common_ground(
+            context, limits.plain, limits.plain_base, groups
+        )
         beyond = int(np.maximum(empty - forced, 0).sum())
         return cls(seats, met, empty, totals, plain_totals, total, plain_total, pairs_empty, beyond)
 
