@@ -328,9 +328,13 @@ class Throughput:
     bare: list[Wrk]
     workers: list[tuple[int, Wrk]]
 
+    def bare_at(self, connections: int) -> list[Wrk]:
+        """The bare route's runs at as many connections."""
+        return [r for r in self.bare if r.connections == connections]
+
     def bare_rate(self, connections: int) -> float:
         """The bare route's requests/s at as many connections (the mean of its runs there)."""
-        rates = [r.rate for r in self.bare if r.connections == connections]
+        rates = [r.rate for r in self.bare_at(connections)]
         return statistics.mean(rates) if rates else float("nan")
 
     def share(self, row: Wrk) -> float:
@@ -414,7 +418,7 @@ def print_throughput(
     say()
     rows = [wrk_row(r, result.share(r)) for r in result.rows]
     say(table(WRK_HEADERS, rows))
-    rates = [r.rate for r in result.bare if r.connections == args.connections]
+    rates = [r.rate for r in result.bare_at(args.connections)]
     if len(rates) > 1:
         spread = (max(rates) - min(rates)) / statistics.mean(rates)
         say()
@@ -466,7 +470,7 @@ def print_throughput(
 
 def _bare_p99(result: Throughput, connections: int) -> str:
     """The bare route's p99 at as many connections, for scale."""
-    bare = [r for r in result.bare if r.connections == connections]
+    bare = result.bare_at(connections)
     return f" (bare route: p99 {bare[0].p99 * 1000:.0f} ms)" if bare else ""
 
 
