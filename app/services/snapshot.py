@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, raiseload
 
 from app import models
 from app.db import Database, VersionsUnavailable
@@ -62,6 +62,22 @@ def reasons_between(
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One table of a round as the views read it: plain values, its reasons parsed once.
+
+    A snapshot holds every table of every round (each phone's list of whom it met needs
+    them), so they are kept small: as ORM objects with their JSON decoded they took 2.2 KB
+    a table and grew the server by 1.3 MiB a round of 500 tables (docs/benchmarks.md)."""
+
+    id: int
+    table: str
+    members: tuple[str, ...]
+    score: float
+    reasons: tuple[Reason, ...]
+    repeats: int
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """An event's state, read in one transaction. Once its session has closed, its objects
@@ -73,8 +89,14 @@ class Snapshot:
 
     event: models.Event
     people: dict[str, models.Attendee]
+    # Without their groups: a round's tables are `tables[round.id]` (`groups`).
     rounds: list[models.Round]
+    tables: dict[int, tuple[Table, ...]]
     interests: frozenset[tuple[str, str]]
+
+    def groups(self, round_: models.Round) -> tuple[Table, ...]:
+        """A round's tables, in their order."""
+        return self.tables.get(round_.id, ())
 
     @property
     def status(self) -> event_service.EventStatus:
@@ -111,24 +133,14 @@ class Snapshot:
         return [q.model_dump() for q in self.questions]
 
     @cached_property
-    def seats(self) -> dict[str, list[tuple[models.Round, models.Group]]]:
+    def seats(self) -> dict[str, list[tuple[models.Round, Table]]]:
         """Each person's tables, round by round."""
-        found: dict[str, list[tuple[models.Round, models.Group]]] = {}
+        found: dict[str, list[tuple[models.Round, Table]]] = {}
         for round_ in self.rounds:
-            for group in round_.groups:
+            for group in self.groups(round_):
                 for member in group.members:
                     found.setdefault(member, []).append((round_, group))
         return found
-
-    def reasons(self, group: models.Group) -> list[Reason]:
-        found = self._reasons.get(group.id)
-        if found is None:  # parsed once per table, not once per member and view
-            found = self._reasons[group.id] = reasons_from_json(group.reasons)
-        return found
-
-    @cached_property
-    def _reasons(self) -> dict[int, list[Reason]]:
-        return {}
 
     @cached_property
     def _interests(self) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
@@ -144,13 +156,13 @@ class Snapshot:
         outgoing, incoming = self._interests
         return outgoing.get(attendee_id, set()), incoming.get(attendee_id, set())
 
-    def reasons_between(self, group: models.Group, me: str, other: str) -> list[Reason]:
+    def reasons_between(self, group: Table, me: str, other: str) -> list[Reason]:
         """Of a table's reasons, those that hold between two of its members."""
         theirs = self.answer_keys.get(other)
         if theirs is None:
             return []
         mine = self.answer_keys.get(me, frozenset())
-        return reasons_between(self.reasons(group), me, other, mine, theirs)
+        return reasons_between(group.reasons, me, other, mine, theirs)
 
     @cached_property
     def answer_keys(self) -> dict[str, frozenset[tuple[str, str]]]:
@@ -173,8 +185,7 @@ def load(session: Session, event_id: str) -> Snapshot:
             select(models.Round)
             .where(models.Round.event_id == event_id)
             .order_by(models.Round.index)
-            # Each member's gain is for drawing the next round, not for any view: not held.
-            .options(selectinload(models.Round.groups).defer(models.Group.gains))
+            .options(raiseload(models.Round.groups))
         )
     )
     interests = frozenset(
@@ -185,7 +196,50 @@ def load(session: Session, event_id: str) -> Snapshot:
             )
         )
     )
-    return Snapshot(event=event, people=people, rounds=rounds, interests=interests)
+    return Snapshot(
+        event=event,
+        people=people,
+        rounds=rounds,
+        tables=_tables(session, event_id, people),
+        interests=interests,
+    )
+
+
+def _tables(
+    session: Session, event_id: str, people: dict[str, models.Attendee]
+) -> dict[int, tuple[Table, ...]]:
+    """Every round's tables as `Table`s, read as rows, not ORM objects. Each member's gain
+    is for drawing the next round, not for any view: not read. The strings and reasons that
+    repeat from table to table (people's ids, a shared "jazz") are held once."""
+    shared: dict[Any, Any] = {pid: pid for pid in people}
+    found: dict[int, list[Table]] = {}
+    # Core, not the ORM: rows one at a time, as the driver gives them, none kept.
+    rows = session.connection().execute(
+        select(
+            models.Group.round_id,
+            models.Group.id,
+            models.Group.table,
+            models.Group.members,
+            models.Group.score,
+            models.Group.reasons,
+            models.Group.repeats,
+        )
+        .join(models.Round, models.Round.id == models.Group.round_id)
+        .where(models.Round.event_id == event_id)
+        .order_by(models.Group.round_id, models.Group.position)
+    )
+    for round_id, group_id, table, members, score, reasons, repeats in rows:
+        found.setdefault(round_id, []).append(
+            Table(
+                id=group_id,
+                table=shared.setdefault(table, table),
+                members=tuple(shared.setdefault(m, m) for m in members),
+                score=score,
+                reasons=tuple(shared.setdefault(r, r) for r in reasons_from_json(reasons)),
+                repeats=repeats,
+            )
+        )
+    return {round_id: tuple(tables) for round_id, tables in found.items()}
 
 
 class SnapshotCache:

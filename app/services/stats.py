@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
 from app import models
-from app.services.rounds import reasons_from_json
 from app.services.snapshot import Snapshot, answer_keys, reasons_between
 from matching.model import Reason
 
@@ -53,7 +52,7 @@ def pair_reasons(
 
 def _have_common_ground(
     reasons: list[Reason],
-    members: list[str],
+    members: Sequence[str],
     first: models.Attendee | None,
     second: models.Attendee | None,
     questions: list[dict[str, Any]],
@@ -79,8 +78,8 @@ def event_stats(snapshot: Snapshot) -> dict[str, Any]:
     total_common = total_conversations = 0
     for round_ in snapshot.rounds:
         conversations = common = mutual = 0
-        for group in round_.groups:
-            reasons = [r for r in reasons_from_json(group.reasons) if r.kind in _COMMON]
+        for group in snapshot.groups(round_):
+            reasons = [r for r in group.reasons if r.kind in _COMMON]
             for a, b in combinations(group.members, 2):
                 conversations += 1
                 if _have_common_ground(

@@ -39,7 +39,7 @@ from app.services import attendees as attendee_service
 from app.services import events as event_service
 from app.services import retention
 from app.services.rounds import Draw, all_rounds, clock_state, current_round, reasons_from_json
-from app.services.snapshot import Snapshot
+from app.services.snapshot import Snapshot, Table
 from app.services.stats import event_stats
 from matching.model import Reason
 
@@ -290,7 +290,7 @@ def me_view(snapshot: Snapshot, me: models.Attendee, now: datetime) -> dict[str,
     seats = snapshot.seats.get(me.id, [])
     outgoing, incoming = snapshot.interests_of(me.id)
 
-    def common_ground(group: models.Group, other_id: str) -> list[str]:
+    def common_ground(group: Table, other_id: str) -> list[str]:
         return _texts(snapshot.reasons_between(group, me.id, other_id), names)
 
     my_round: dict[str, Any] | None = None
@@ -431,7 +431,7 @@ def display_read(snapshot: Snapshot, now: datetime, *, public_url: str) -> Displ
     if latest is not None:
         round_clock = clock(event, latest, now)
         if round_clock.phase != "ended":
-            for group in latest.groups:
+            for group in snapshot.groups(latest):
                 for member in group.members:
                     if member in people:
                         rows.append(
