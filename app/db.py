@@ -262,6 +262,11 @@ def create_database(settings: Settings) -> Database:
             # open-file limit could not open them again (app/fdlimit.py opens them at start).
             pool_size=40,
             max_overflow=0,
+            # The connection used last is used next: each holds a page cache of its own
+            # (512 KiB), which a pool taking them in turn filled one after another, 2-3 MiB
+            # more resident memory at each round change of a 1000-phone soak; the warm one
+            # also answers faster.
+            pool_use_lifo=True,
             json_deserializer=_json_loads,
         )
         _sqlite_pragmas(engine)
