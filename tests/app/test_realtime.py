@@ -48,9 +48,12 @@ def test_a_change_on_one_server_reaches_streams_on_another(tmp_path: Path) -> No
     second = Server(data_dir=tmp_path / "b", database_url=url)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    first.start()
-    second.start()
     try:
+        # Both start up at once.
+        first.launch()
+        second.launch()
+        first.wait_until_up()
+        second.wait_until_up()
         event = httpx.post(f"{first.url}/api/v1/events", json={"name": "Two workers"}).json()
         tokens = [
             httpx.post(f"{first.url}/api/v1/join/{event['join_code']}", json={"name": name}).json()[

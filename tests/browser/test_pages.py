@@ -52,11 +52,14 @@ def _event(server: Server) -> dict[str, Any]:
     return body
 
 
-def _join(server: Server, code: str, name: str, hobby: str = "jazz") -> dict[str, Any]:
-    body: dict[str, Any] = httpx.post(
-        f"{server.url}/api/v1/join/{code}",
-        json={"name": name, "organisation": "Acme", "answers": {"hobbies": [hobby]}},
-    ).json()
+def _join(
+    server: Server, code: str, name: str, hobby: str = "jazz", *, client: httpx.Client | None = None
+) -> dict[str, Any]:
+    """`client`: one for many joins (a new client costs more than the join it sends)."""
+    url = f"{server.url}/api/v1/join/{code}"
+    data = {"name": name, "organisation": "Acme", "answers": {"hobbies": [hobby]}}
+    response = httpx.post(url, json=data) if client is None else client.post(url, json=data)
+    body: dict[str, Any] = response.json()
     return body
 
 
@@ -107,23 +110,28 @@ def test_every_page_is_usable_at_phone_size(browser: Any, server: Server) -> Non
 def test_projector_pages_three_hundred_names(browser: Any, server: Server) -> None:
     event = _event(server)
     hobbies = ["jazz", "hiking", "chess", "cooking", "films"]
-    for i in range(300):
-        _join(server, event["join_code"], f"Guest Number {i:03d}", hobbies[i % 5])
+    with httpx.Client() as client:
+        for i in range(300):
+            name = f"Guest Number {i:03d}"
+            _join(server, event["join_code"], name, hobbies[i % 5], client=client)
     _start(server, event)
     page = browser.new_context(viewport=WALL).new_page()
     page.goto(f"{server.url}/events/{event['id']}/projector?key={event['projector_key']}")
     expect(page.locator("#page")).to_contain_text("Page 1 of", timeout=5000)
     pages = int(page.locator("#page .of").inner_text().rsplit(" ", 1)[1])
     assert 2 <= pages <= 5
-    visible = page.locator("#rows p:visible")
-    shown = visible.count()
-    assert 0 < shown < 300
+    # The boxes of the names shown, read in one go (not one round trip to the browser each).
+    rows = page.locator("#rows p:visible").evaluate_all(
+        """rows => rows.map(r => {
+            const b = r.getBoundingClientRect();
+            return {x: b.x, y: b.y, width: b.width, height: b.height};
+        })"""
+    )
+    assert 0 < len(rows) < 300
     # Every name on the page fits on the screen, clear of the join corner.
     corner = page.locator("#join").bounding_box()
     assert corner is not None
-    for i in range(shown):
-        row = visible.nth(i).bounding_box()
-        assert row is not None
+    for row in rows:
         assert row["x"] + row["width"] <= WALL["width"]
         assert row["y"] + row["height"] <= WALL["height"]
         assert row["x"] + row["width"] <= corner["x"] or row["y"] + row["height"] <= corner["y"]
