@@ -11,10 +11,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
+    import uvicorn
     from sqlalchemy.orm import Session
 
     from app import models
@@ -251,17 +252,35 @@ def _serve(listen: Listen, *, workers: int) -> None:
     finally:
         db.engine.dispose()
     _announce(listen, settings.public_url, paths=[("Organisers start here", "/")], join="/join")
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=listen.host,
-        port=listen.port,
-        workers=workers,
+    options: dict[str, Any] = {
+        "host": listen.host,
+        "port": listen.port,
+        "workers": workers,
         # X-Forwarded-* are applied by the app itself, from COMMONGROUND_FORWARDED_ALLOW_IPS.
-        proxy_headers=False,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-        loop=settings.event_loop,
-    )
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+        "loop": settings.event_loop,
+    }
+    if workers > 1 and settings.event_loop == "asyncio" and sys.platform == "linux":
+        options["loop"] = "app.loops:WorkerLoop"
+        _serve_workers(uvicorn.Config("app.main:create_app", factory=True, **options))
+    else:
+        uvicorn.run("app.main:create_app", factory=True, **options)
+
+
+def _serve_workers(config: uvicorn.Config) -> None:
+    """uvicorn's supervisor and workers, each worker listening on a socket of its own at
+    the address, the kernel spreading connections evenly between them (app/loops.py)."""
+    from uvicorn.supervisors import Multiprocess
+
+    from app.loops import reuse_port_socket
+
+    try:
+        sock = reuse_port_socket(config.host, config.port)
+    except OSError as error:
+        _fail(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}")
+    sock.set_inheritable(True)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def _guarded(run: Callable[[], None]) -> None:

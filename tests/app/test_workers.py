@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.app.conftest import postgres_or_skip
-from tests.app.live import EventStream, Server
+from tests.app.live import EventStream, Server, shared_tls
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs Linux /proc")
 
@@ -86,9 +87,35 @@ def _connections_by_worker(server: Server, workers: set[int]) -> dict[int, int]:
     return counts
 
 
-def _post(server: Server, path: str, body: dict[str, Any], token: str | None = None) -> Any:
+def _a_burst_of_connections_is_shared(
+    server: Server, workers: set[int], before: dict[int, int], burst: int = 40
+) -> None:
+    """Connections opened all at once (wrk's, or a room's phones after the wifi came back)
+    fall on both workers: each listens on a socket of its own and the kernel spreads them
+    (app/loops.py). Waiting on one shared socket, the first worker to wake took a burst of
+    them: 48 to 2 and 50 to 0 were seen."""
+    sockets = []
+    try:
+        for _ in range(burst):  # connected by the kernel at once, accepted by the workers
+            sockets.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+
+        def accepted() -> dict[int, int]:
+            now = _connections_by_worker(server, workers)
+            return {pid: now.get(pid, 0) - before.get(pid, 0) for pid in workers}
+
+        _wait_for(lambda: sum(accepted().values()) == burst, 5, f"{burst} accepted connections")
+        shares = accepted()
+        assert all(share >= burst // 5 for share in shares.values()), shares
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _post(
+    client: httpx.Client, server: Server, path: str, body: dict[str, Any], token: str | None = None
+) -> Any:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = httpx.post(f"{server.url}{path}", json=body, headers=headers, timeout=30)
+    response = client.post(f"{server.url}{path}", json=body, headers=headers)
     assert response.status_code in (200, 201), response.text
     return response.json()
 
@@ -112,13 +139,18 @@ def test_two_workers_share_one_event_and_a_killed_worker_is_replaced(tmp_path: P
     server.start()
     streams: list[EventStream] = []
     workers: set[int] = set()
+    # One client (making one costs more than a request here) that opens a new connection
+    # for every request: requests land on both workers, and none rides a killed worker's.
+    client = httpx.Client(
+        timeout=30, limits=httpx.Limits(max_keepalive_connections=0), verify=shared_tls()
+    )
     try:
         _wait_for(lambda: len(_workers(server)) == 2, 20, "two workers")
         workers = _workers(server)
-        event = _post(server, "/api/v1/events", {"name": "Two workers"})
+        event = _post(client, server, "/api/v1/events", {"name": "Two workers"})
         organiser = event["organiser_token"]
         phones = [
-            _post(server, f"/api/v1/join/{event['join_code']}", {"name": f"Guest {i}"})
+            _post(client, server, f"/api/v1/join/{event['join_code']}", {"name": f"Guest {i}"})
             for i in range(24)
         ]
         url = f"{server.url}/api/v1/me/stream"
@@ -129,16 +161,19 @@ def test_two_workers_share_one_event_and_a_killed_worker_is_replaced(tmp_path: P
             streams.append(stream)
         spread = _connections_by_worker(server, workers)
         assert all(count > 0 for count in spread.values()), f"phones per worker: {spread}"
+        _a_burst_of_connections_is_shared(server, workers, spread)
 
-        _post(server, f"/api/v1/events/{event['id']}/rounds", {"expected_index": 1}, organiser)
+        _post(
+            client, server, f"/api/v1/events/{event['id']}/rounds", {"expected_index": 1}, organiser
+        )
         assert [_round_index(s, timeout=5) for s in streams] == [1] * len(streams)
 
         # A write answered by one worker is read back at once, whichever worker reads it:
         # each request on a new connection, so they land on both.
         phone = {"Authorization": f"Bearer {phones[0]['token']}"}
         for state in ["break", "present"] * 10:
-            _post(server, "/api/v1/me/presence", {"state": state}, phones[0]["token"])
-            seen = httpx.get(f"{server.url}/api/v1/me", headers=phone, timeout=30)
+            _post(client, server, "/api/v1/me/presence", {"state": state}, phones[0]["token"])
+            seen = client.get(f"{server.url}/api/v1/me", headers=phone)
             assert seen.json()["attendee"]["presence"] == state
 
         # A worker dies: the supervisor starts another, its phones reconnect (as a browser's
@@ -160,8 +195,16 @@ def test_two_workers_share_one_event_and_a_killed_worker_is_replaced(tmp_path: P
             streams[streams.index(stream)] = again
 
         # The next round reaches every phone, whichever worker holds it.
-        _post(server, f"/api/v1/events/{event['id']}/clock", {"action": "end_round"}, organiser)
-        _post(server, f"/api/v1/events/{event['id']}/rounds", {"expected_index": 2}, organiser)
+        _post(
+            client,
+            server,
+            f"/api/v1/events/{event['id']}/clock",
+            {"action": "end_round"},
+            organiser,
+        )
+        _post(
+            client, server, f"/api/v1/events/{event['id']}/rounds", {"expected_index": 2}, organiser
+        )
         for stream in streams:
             deadline = time.monotonic() + 5
             index = None
@@ -169,6 +212,7 @@ def test_two_workers_share_one_event_and_a_killed_worker_is_replaced(tmp_path: P
                 index = _round_index(stream, timeout=max(0.1, deadline - time.monotonic()))
             assert index == 2
     finally:
+        client.close()
         for stream in streams:
             stream.close()
         left = _workers(server) | workers
