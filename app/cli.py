@@ -273,10 +273,10 @@ def _serve_workers(config: uvicorn.Config) -> None:
     the address, the kernel spreading connections evenly between them (app/loops.py)."""
     from uvicorn.supervisors import Multiprocess
 
-    from app.loops import reuse_port_socket
+    from app.loops import workers_socket
 
     try:
-        sock = reuse_port_socket(config.host, config.port)
+        sock = workers_socket(config.host, config.port)
     except OSError as error:
         _fail(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}")
     sock.set_inheritable(True)

@@ -9,7 +9,7 @@ which worker got a connection still depended on which one the scheduler ran firs
 
 With SO_REUSEPORT each worker listens on a socket of its own at the same address, and the
 kernel hashes each new connection to one of them: an even spread, however busy the
-machine. The parent binds the address with SO_REUSEPORT (`reuse_port_socket`) and never
+machine. The parent binds the address with SO_REUSEPORT (`workers_socket`) and never
 listens on it: it holds the port (a second server gets "address in use") and tells the
 workers where to listen; each worker's loop (`WorkerLoop`), handed that socket by uvicorn,
 listens on a new one bound to the same address instead.
@@ -22,10 +22,25 @@ import socket
 from typing import Any
 
 
+def workers_socket(host: str, port: int) -> socket.socket:
+    """The parent's socket: (host, port) bound for this server's workers to share, and for
+    no one else. Sockets that share a port may be any of the same user's, a second server
+    started by mistake included (it would take half the connections, silently): so the
+    port is first bound the ordinary way, which fails if any socket listens on it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        port = probe.getsockname()[1]  # port 0: the one the system chose
+    return reuse_port_socket(host, port)
+
+
 def reuse_port_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to (host, port) that sockets of the same user may share."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not left 0: asyncio sets TCP_NODELAY on the connections accepted
+    # only from a socket that says it is TCP (without it, 40 ms a response: Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

@@ -110,21 +110,23 @@ def goal(goals: Sequence[tuple[int, float]], people: int) -> tuple[float, str]:
 
 
 def uvicorn_differences() -> list[str]:
-    """Keywords `serve` passes to uvicorn.run (app/cli.py, `_serve`) that the bare app does
-    not: then the bare route no longer runs under the same settings."""
+    """Settings `serve` gives uvicorn (app/cli.py, `_serve`: the keywords of its uvicorn.run
+    and the keys of the dictionary of options it passes there) that the bare app does not
+    give: then the bare route no longer runs under the same settings."""
     try:
         tree = ast.parse((ROOT / "app" / "cli.py").read_text())
     except (OSError, SyntaxError) as error:
         return [f"app/cli.py unreadable: {error}"]
     for function in ast.walk(tree):
         if isinstance(function, ast.FunctionDef) and function.name == "_serve":
-            for call in ast.walk(function):
-                if isinstance(call, ast.Call) and ast.unparse(call.func) == "uvicorn.run":
-                    return [
-                        f"{k.arg}={ast.unparse(k.value)}"
-                        for k in call.keywords
-                        if k.arg not in UVICORN_KEYWORDS
-                    ]
+            given: list[str] = []
+            for node in ast.walk(function):
+                if isinstance(node, ast.Dict):
+                    given += [ast.literal_eval(k) for k in node.keys if isinstance(k, ast.Constant)]
+                if isinstance(node, ast.Call) and ast.unparse(node.func) == "uvicorn.run":
+                    given += [k.arg for k in node.keywords if k.arg is not None]
+            if given:
+                return [name for name in given if name not in UVICORN_KEYWORDS]
     return ["no uvicorn.run(...) in app/cli.py _serve"]
 
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from app.loops import WorkerLoop, reuse_port_socket
+from app.loops import WorkerLoop, reuse_port_socket, workers_socket
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT spreads on Linux")
 
@@ -18,7 +18,10 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT sp
 def _counting(counts: list[int], index: int) -> type[asyncio.Protocol]:
     class Counting(asyncio.Protocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            counts[index] += 1
+            # Each response goes out at once (Nagle's 40 ms wait is off), as with uvicorn's.
+            sock = transport.get_extra_info("socket")
+            if sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY):
+                counts[index] += 1
             transport.close()
 
     return Counting
@@ -39,10 +42,28 @@ def test_the_parents_socket_holds_the_port_for_sockets_that_share_it() -> None:
         held.close()
 
 
+def test_a_second_server_cannot_take_the_workers_port() -> None:
+    """Another server of the same user could share a port-sharing socket's port: the
+    parent's is bound only where nothing listens, so a second server started by mistake
+    gets "address in use" instead of half the connections."""
+    first = workers_socket("127.0.0.1", 0)
+    port = first.getsockname()[1]
+    worker = reuse_port_socket("127.0.0.1", port)
+    worker.listen()
+    try:
+        with pytest.raises(OSError, match="in use") as refused:
+            workers_socket("127.0.0.1", port)
+        assert refused.value.errno == errno.EADDRINUSE
+    finally:
+        worker.close()
+        first.close()
+
+
 def test_two_workers_handed_the_parents_socket_share_its_connections() -> None:
     """Two servers of WorkerLoop given the same port-sharing socket (as uvicorn hands it to
     each worker) each listen on one of their own at its address; 40 connections opened at
-    once are spread between them by the kernel, not all taken by one."""
+    once are spread between them by the kernel, not all taken by one, and each answers
+    without delay (TCP_NODELAY: only connections counted with it)."""
     held = reuse_port_socket("127.0.0.1", 0)
     port = held.getsockname()[1]
     loop = WorkerLoop()
