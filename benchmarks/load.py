@@ -4,7 +4,7 @@ and phones on live streams (asyncio).
     .venv/bin/python benchmarks/load.py [--attendees 500,2000] [--me-attendees 300]
                                         [--duration 10] [--warmup 2] [--threads 2]
                                         [--connections 50] [--high-connections 200]
-                                        [--workers N] [--compare-workers]
+                                        [--workers N] [--compare-workers [--worker-runs 3]]
                                         [--database-url URL [--reset-schema]]
                                         [--skip-throughput] [--skip-live] [--wrk PATH]
                                         [--keep] [--time-limit 900]
@@ -479,12 +479,16 @@ def _bare_p99(result: Throughput, connections: int) -> str:
 def print_workers(report: Report, result: Throughput, args: argparse.Namespace) -> None:
     heading("GET /api/v1/me by worker processes")
     say(
-        "The same event and tokens, read through `serve --workers N` on the same database; the "
+        "The same event and tokens, read through `serve --workers N` on the same database; both "
         "servers"
     )
-    say("run one after the other. 'vs bare' as above (the bare route has one worker).")
+    say(
+        f"up, measured in turns ({args.worker_runs} runs each at {args.connections} connections, "
+        "in the order listed), one run"
+    )
+    say(f"each at {args.high_connections}. 'vs bare' as above (the bare route has one worker).")
     say()
-    rows = sorted(result.workers, key=lambda pair: (pair[1].connections, pair[0]))
+    rows = result.workers
     say(
         table(
             ["workers", *WRK_HEADERS[1:]],
@@ -493,20 +497,28 @@ def print_workers(report: Report, result: Throughput, args: argparse.Namespace) 
     )
     for _, row in rows:
         check_wrk(report, row)
-    by = {(n, r.connections): r for n, r in rows}
     say()
     for connections in sorted({r.connections for _, r in rows}):
-        one, two = by.get((1, connections)), by.get((2, connections))
-        if one is None or two is None or one.rate <= 0:
+        rates = {
+            n: [r.rate for m, r in rows if m == n and r.connections == connections] for n in (1, 2)
+        }
+        if not rates[1] or not rates[2] or statistics.median(rates[1]) <= 0:
             continue
-        ratio = two.rate / one.rate
-        say(f"{connections} connections: 2 workers / 1 worker = {ratio:.2f}x requests/s")
+        one, two = statistics.median(rates[1]), statistics.median(rates[2])
+        ratio = two / one
+        runs = "" if len(rates[1]) == 1 else f"medians of {len(rates[1])} runs: "
+        say(
+            f"{connections} connections: 2 workers / 1 worker = {ratio:.2f}x requests/s "
+            f"({runs or 'one run each: '}{two:.0f} vs {one:.0f}/s); "
+            f"each run: 1 worker {', '.join(f'{r:.0f}' for r in rates[1])}; 2 workers "
+            + ", ".join(f"{r:.0f}" for r in rates[2])
+        )
         if connections == args.connections:
             report.target(
                 ratio >= WORKERS_GOAL,
                 f"GET /api/v1/me at {connections} connections, 2 workers >= {WORKERS_GOAL}x one "
                 "worker's requests/s (PostgreSQL)",
-                f"{ratio:.2f}x ({two.rate:.0f} vs {one.rate:.0f}/s)",
+                f"{ratio:.2f}x ({runs}{two:.0f} vs {one:.0f}/s)",
             )
 
 
@@ -839,6 +851,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also measure GET /me on a server with 2 workers (1 if --workers is not 1)",
     )
+    parser.add_argument(
+        "--worker-runs",
+        type=int,
+        default=3,
+        help="with --compare-workers: runs of each server at --connections, taking turns (3)",
+    )
     parser.add_argument("--samples", type=int, default=2, help="round starts measured (2)")
     parser.add_argument(
         "--fanout-timeout", type=float, default=60.0, help="give up on a phone after, s (60)"
@@ -1016,17 +1034,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result.rows.append(row)
                 if server is bare:
                     result.bare.append(row)
-                if path == "/api/v1/me" and args.compare_workers:
-                    result.workers.append((args.workers, row))
             print_throughput(report, result, tool, args)
 
         for count in sizes:
             remaining = left()
             asyncio.run(asyncio.wait_for(live(args, app, report, count, retries), remaining))
 
-        if args.compare_workers and tool is not None and result.workers:
+        if args.compare_workers and tool is not None and result.rows:
             left()
-            app.stop()
             other = 2 if args.workers == 1 else 1
             second = app_server(
                 data_dir,
@@ -1040,16 +1055,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             servers.append(second)
             second.start()
-            for connections in (args.connections, args.high_connections):
+            # Both servers up (the idle one's clock ticks once a second), measured in turns,
+            # first one then the other, then the other way round: a machine that runs
+            # faster or slower for a while (this one's rates move 10-20% from run to run)
+            # moves both alike. At --high-connections, one run each.
+            by_workers = {args.workers: app, other: second}
+            turns = [
+                (count, connections)
+                for i in range(args.worker_runs)
+                for count in (sorted(by_workers) if i % 2 == 0 else sorted(by_workers)[::-1])
+                for connections in [args.connections]
+            ] + [(count, args.high_connections) for count in sorted(by_workers)]
+            for count, connections in turns:
                 left()
                 try:
                     row = tool.measure(
-                        "GET /api/v1/me", second, "/api/v1/me", connections, data_dir / "tokens.txt"
+                        "GET /api/v1/me",
+                        by_workers[count],
+                        "/api/v1/me",
+                        connections,
+                        data_dir / "tokens.txt",
                     )
                 except WrkFailed as error:
-                    report.fail(f"GET /api/v1/me, {other} workers: {error}")
+                    report.fail(f"GET /api/v1/me, {count} workers: {error}")
                     continue
-                result.workers.append((other, row))
+                result.workers.append((count, row))
             print_workers(report, result, args)
     except (OutOfTime, TimeoutError):
         report.fail(f"the run hit its time limit of {args.time_limit:.0f} s")
