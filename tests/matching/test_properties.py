@@ -91,7 +91,9 @@ def test_at_most_one_odd_sized_group_per_round(room: Room, rounds: int) -> None:
         assert all(2 <= len(g.members) <= size + 1 for g in planned.groups)
 
 
-@FAST
+# Half the examples of the others: each plans twice, and an unseeded draw or a clock in the
+# matcher would show in any room.
+@settings(FAST, max_examples=20)
 @given(rooms(), st.integers(0, 5))
 def test_same_input_and_seed_same_plan(room: Room, seed: int) -> None:
     assert plan_rounds(room, rounds=3, seed=seed) == plan_rounds(room, rounds=3, seed=seed)
