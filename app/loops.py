@@ -31,20 +31,19 @@ def workers_socket(host: str, port: int) -> socket.socket:
     with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))
-        port = probe.getsockname()[1]  # port 0: the one the system chose
-    return reuse_port_socket(host, port)
+        address = probe.getsockname()  # with port 0, the port the system chose
+    return reuse_port_socket(family, address)
 
 
-def reuse_port_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to (host, port) that sockets of the same user may share."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+def reuse_port_socket(family: socket.AddressFamily, address: Any) -> socket.socket:
+    """A TCP socket bound to `address` that sockets of the same user may share."""
     # IPPROTO_TCP named, not left 0: asyncio sets TCP_NODELAY on the connections accepted
     # only from a socket that says it is TCP (without it, 40 ms a response: Nagle).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
+        sock.bind(address)
     except OSError:
         sock.close()
         raise
@@ -71,6 +70,5 @@ class WorkerLoop(asyncio.SelectorEventLoop):
         **kwargs: Any,
     ) -> asyncio.Server:
         if sock is not None and _reuses_port(sock):
-            address = sock.getsockname()
-            sock = reuse_port_socket(address[0], address[1])
+            sock = reuse_port_socket(sock.family, sock.getsockname())
         return await super().create_server(protocol_factory, host, port, sock=sock, **kwargs)

@@ -28,10 +28,10 @@ def _counting(counts: list[int], index: int) -> type[asyncio.Protocol]:
 
 
 def test_the_parents_socket_holds_the_port_for_sockets_that_share_it() -> None:
-    held = reuse_port_socket("127.0.0.1", 0)
+    held = reuse_port_socket(socket.AF_INET, ("127.0.0.1", 0))
     port = held.getsockname()[1]
     try:
-        shared = reuse_port_socket("127.0.0.1", port)  # a worker's
+        shared = reuse_port_socket(socket.AF_INET, ("127.0.0.1", port))  # a worker's
         shared.close()
         plain = socket.socket()
         with pytest.raises(OSError, match="in use") as refused:  # anyone else's
@@ -48,7 +48,7 @@ def test_a_second_server_cannot_take_the_workers_port() -> None:
     gets "address in use" instead of half the connections."""
     first = workers_socket("127.0.0.1", 0)
     port = first.getsockname()[1]
-    worker = reuse_port_socket("127.0.0.1", port)
+    worker = reuse_port_socket(socket.AF_INET, ("127.0.0.1", port))
     worker.listen()
     try:
         with pytest.raises(OSError, match="in use") as refused:
@@ -64,7 +64,7 @@ def test_two_workers_handed_the_parents_socket_share_its_connections() -> None:
     each worker) each listen on one of their own at its address; 40 connections opened at
     once are spread between them by the kernel, not all taken by one, and each answers
     without delay (TCP_NODELAY: only connections counted with it)."""
-    held = reuse_port_socket("127.0.0.1", 0)
+    held = reuse_port_socket(socket.AF_INET, ("127.0.0.1", 0))
     port = held.getsockname()[1]
     loop = WorkerLoop()
     counts = [0, 0]
