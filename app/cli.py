@@ -252,6 +252,8 @@ def _serve(listen: Listen, *, workers: int) -> None:
     finally:
         db.engine.dispose()
     _announce(listen, settings.public_url, paths=[("Organisers start here", "/")], join="/join")
+    # Workers with a socket each (app/loops.py): Linux, on asyncio.
+    own_sockets = workers > 1 and settings.event_loop == "asyncio" and sys.platform == "linux"
     options: dict[str, Any] = {
         "host": listen.host,
         "port": listen.port,
@@ -259,10 +261,9 @@ def _serve(listen: Listen, *, workers: int) -> None:
         # X-Forwarded-* are applied by the app itself, from COMMONGROUND_FORWARDED_ALLOW_IPS.
         "proxy_headers": False,
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
-        "loop": settings.event_loop,
+        "loop": "app.loops:WorkerLoop" if own_sockets else settings.event_loop,
     }
-    if workers > 1 and settings.event_loop == "asyncio" and sys.platform == "linux":
-        options["loop"] = "app.loops:WorkerLoop"
+    if own_sockets:
         _serve_workers(uvicorn.Config("app.main:create_app", factory=True, **options))
     else:
         uvicorn.run("app.main:create_app", factory=True, **options)
