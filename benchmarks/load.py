@@ -1060,12 +1060,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             # faster or slower for a while (this one's rates move 10-20% from run to run)
             # moves both alike. At --high-connections, one run each.
             by_workers = {args.workers: app, other: second}
+            counts = sorted(by_workers)
             turns = [
-                (count, connections)
+                (count, args.connections)
                 for i in range(args.worker_runs)
-                for count in (sorted(by_workers) if i % 2 == 0 else sorted(by_workers)[::-1])
-                for connections in [args.connections]
-            ] + [(count, args.high_connections) for count in sorted(by_workers)]
+                for count in (counts if i % 2 == 0 else counts[::-1])
+            ] + [(count, args.high_connections) for count in counts]
             for count, connections in turns:
                 left()
                 try:
