@@ -263,9 +263,9 @@ def create_database(settings: Settings) -> Database:
             pool_size=40,
             max_overflow=0,
             # The connection used last is used next: each holds a page cache of its own
-            # (512 KiB), which a pool taking them in turn filled one after another, 2-3 MiB
-            # more resident memory at each round change of a 1000-phone soak; the warm one
-            # also answers faster.
+            # (512 KiB), and those of connections seldom used then stay empty, where a pool
+            # taking them in turn fills every one. (A 1000-phone soak showed no difference
+            # in memory either way: docs/benchmarks.md, fourth pass.)
             pool_use_lifo=True,
             json_deserializer=_json_loads,
         )
